@@ -1,0 +1,38 @@
+//! Pure types and rules of the directory: addresses, domains, entries,
+//! organisations, certificates as the directory sees them, callers and the
+//! change sequence. Nothing in here performs I/O or knows a protocol; every
+//! other module speaks in these types.
+
+mod address;
+mod caller;
+mod certificate;
+mod change;
+mod clock;
+mod entry;
+mod organisation;
+
+pub use address::{Address, DirectoryAddress, DomainName};
+pub use caller::{Caller, VisibilityScope};
+pub use certificate::{
+    Assurance, Binding, Certificate, EntryCertificate, Fingerprint, KeyUsage, TrustAnchor,
+    TrustStatus, TrustVerdict,
+};
+pub use change::{Change, ChangeKind, ChangeSeq};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use entry::{Entry, EntryKind, EntryRecord, Identifier, NodeId, Visibility};
+pub use organisation::{OrgId, Organisation};
+
+/// Why a value was refused at the edge. The message is safe to show a client:
+/// it names the rule that was broken, never internal state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A mail address that is not an RFC 5321 `local@domain`.
+    #[error("invalid address {input:?}: {reason}")]
+    InvalidAddress { input: String, reason: &'static str },
+    /// A DNS name that is not a hostname (LDH labels, ≤ 63 octets, ≤ 253 in all).
+    #[error("invalid domain {input:?}: {reason}")]
+    InvalidDomain { input: String, reason: &'static str },
+    /// Any other field that breaks a rule of the model.
+    #[error("invalid {field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+}

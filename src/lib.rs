@@ -1,0 +1,19 @@
+//! ccdir: a federated directory of S/MIME certificates and a registry of
+//! signed trust policies.
+//!
+//! The map (who may use whom is checked by `tests/module_rules.rs`):
+//!
+//! | module | what it is | may use |
+//! |---|---|---|
+//! | [`domain`] | pure types and rules: addresses, entries, certificates, callers | nothing |
+//! | [`error`] | the one error table: kinds → HTTP/LDAP/DNS/SMTP codes | nothing |
+//! | [`pki`] | X.509 parsing, binding, chain validation, PKCS#7, demo CA, node keys, tokens | domain, error |
+//! | [`storage`] | sea-orm over SQLite/PostgreSQL; returns domain types | domain, error |
+//! | [`index`] | the Tantivy search index, a derived view of storage | domain, error |
+//! | [`formats`] | JSON lines, CSV and LDIF readers and writers for entries | domain, error |
+//! | [`core`] | the one service API every front end calls | all of the above |
+//! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
+//! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
+
+pub mod domain;
+pub mod error;
