@@ -208,7 +208,14 @@ impl FromStr for DirectoryAddress {
         if input.contains('@') {
             Ok(DirectoryAddress::Mailbox(input.parse()?))
         } else {
-            Ok(DirectoryAddress::Domain(input.parse()?))
+            let domain: DomainName = input.parse()?;
+            if domain.labels().count() < 2 {
+                return Err(DomainError::InvalidDomain {
+                    input: input.to_owned(),
+                    reason: "a directory domain needs at least two labels",
+                });
+            }
+            Ok(DirectoryAddress::Domain(domain))
         }
     }
 }

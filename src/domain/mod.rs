@@ -9,6 +9,7 @@ mod certificate;
 mod change;
 mod clock;
 mod entry;
+mod input;
 mod organisation;
 
 pub use address::{Address, DirectoryAddress, DomainName};
@@ -19,7 +20,8 @@ pub use certificate::{
 };
 pub use change::{Change, ChangeKind, ChangeSeq};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use entry::{Entry, EntryKind, EntryRecord, Identifier, NodeId, Visibility};
+pub use entry::{Entry, EntryKind, EntryRecord, Identifier, NodeId, Visibility, npi_is_valid};
+pub use input::{EntryInput, OrganisationInput, parse_identifier, pem_certificate};
 pub use organisation::{OrgId, Organisation};
 
 /// Why a value was refused at the edge. The message is safe to show a client:
