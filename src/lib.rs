@@ -15,6 +15,8 @@
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod formats;
+pub mod telemetry;

@@ -1,0 +1,164 @@
+//! Logs (tracing, text or JSON) and metrics (Prometheus text format).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global tracing subscriber. `RUST_LOG` overrides the
+/// configured filter. Logs go to stderr so command output stays clean.
+pub fn init_logging(config: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests start several nodes in one process) is harmless.
+    let _ = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The route pattern (`/api/v1/entries/{address}`), never the raw path,
+    /// so the label set stays bounded.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+/// Every metric the node exports.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<HttpLabels, Histogram>,
+    pub rate_limited: Counter,
+    pub search_duration: Histogram,
+    pub entries_written: Counter,
+    pub import_rows: Family<OutcomeLabels, Counter>,
+    pub change_seq: Gauge<u64, AtomicU64>,
+    pub index_applied_seq: Gauge<u64, AtomicU64>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 18))
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("ccdir");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration = Family::<HttpLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let rate_limited = Counter::default();
+        let search_duration = latency_histogram();
+        let entries_written = Counter::default();
+        let import_rows = Family::<OutcomeLabels, Counter>::default();
+        let change_seq = Gauge::<u64, AtomicU64>::default();
+        let index_applied_seq = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            http_duration.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused by the rate limiter",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "search_duration_seconds",
+            "Time to answer a directory search in the core",
+            search_duration.clone(),
+        );
+        registry.register(
+            "entries_written",
+            "Entries created or changed",
+            entries_written.clone(),
+        );
+        registry.register(
+            "import_rows",
+            "Rows read by imports, by outcome",
+            import_rows.clone(),
+        );
+        registry.register(
+            "change_seq",
+            "Last change sequence number written",
+            change_seq.clone(),
+        );
+        registry.register(
+            "index_applied_seq",
+            "Last change sequence number the search index applied",
+            index_applied_seq.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            rate_limited,
+            search_duration,
+            entries_written,
+            import_rows,
+            change_seq,
+            index_applied_seq,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.http_requests
+            .get_or_create(&HttpLabels {
+                method: "GET".into(),
+                route: "/healthz".into(),
+                status: 200,
+            })
+            .inc();
+        m.change_seq.set(42);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "ccdir_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("ccdir_change_seq 42"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
