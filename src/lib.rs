@@ -15,6 +15,7 @@
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -1,0 +1,215 @@
+//! The command line: what a user can ask of `ccdir`, with help that
+//! explains. Each command hands over to [`crate::app`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{LogFormat, Overrides};
+use crate::formats::Format;
+
+/// ccdir: a federated directory of S/MIME certificates.
+///
+/// Runs an organisation's certificate directory (REST, and later LDAP and
+/// DNS front ends) on SQLite with zero configuration, or on PostgreSQL.
+/// Start with `ccdir serve --demo` to see it with demo data.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ccdir",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (see deploy/ccdir.example.toml).
+    #[arg(long, short = 'c', env = "CCDIR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, index, node key). Default: ./ccdir-data,
+    /// or ./ccdir-demo with `serve --demo`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, e.g. postgres://ccdir@localhost/ccdir. Default: SQLite in the data directory.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            api_listen: None,
+            log_format: self.log_format,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the node: REST API (and every other front end configured).
+    ///
+    /// Logs one line with every bound address. Stops cleanly on Ctrl-C / SIGTERM.
+    Serve(ServeArgs),
+    /// Create the data directory, the database and the node's ed25519 key (mode 0600).
+    Init(InitArgs),
+    /// Import organisations, entries and their certificates from a file.
+    ///
+    /// Formats: JSON lines (.jsonl), CSV (.csv) and LDIF (.ldif); see the
+    /// README. Bad rows are reported with their line number and reason and
+    /// skipped, unless --strict, which aborts with nothing written.
+    Import(ImportArgs),
+    /// Export organisations and entries (with certificates) as JSON lines or LDIF.
+    Export(ExportArgs),
+    /// Rebuild the search index from the database.
+    Reindex,
+    /// Issue API tokens signed by the node key.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Write the OpenAPI document of the REST API.
+    Openapi(OpenapiArgs),
+    /// Load the demo directory described in seeds/ (organisations, people,
+    /// certificates from a demo CA made now).
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Start with the demo directory from seeds/ (loaded if the database is empty).
+    #[arg(long)]
+    pub demo: bool,
+    /// REST listen address (overrides api.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub api_listen: Option<std::net::SocketAddr>,
+    /// Directory holding the seed description (for --demo).
+    #[arg(long, value_name = "DIR", default_value = "seeds")]
+    pub seeds: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Replace an existing node key (the node gets a new identity; tokens it issued stop working).
+    #[arg(long)]
+    pub force_new_key: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to read; `-` reads standard input (give --format then).
+    pub file: PathBuf,
+    /// File format; guessed from the extension when not given.
+    #[arg(long, short = 'f')]
+    pub format: Option<Format>,
+    /// Abort on the first bad row, writing nothing at all.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, short = 'f', default_value = "jsonl")]
+    pub format: Format,
+    /// Output file; standard output when not given.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Base DN for LDIF output.
+    #[arg(long, default_value = "dc=ccdir")]
+    pub base_dn: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new bearer token (JWT, EdDSA) for the REST API.
+    Issue(TokenIssueArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenRole {
+    /// Everything on this node: organisations, trust anchors, all entries.
+    NodeAdmin,
+    /// One organisation's entries, including its internal ones (needs --org).
+    OrgAdmin,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenIssueArgs {
+    #[arg(long, value_enum)]
+    pub role: TokenRole,
+    /// Organisation id, for org-admin tokens.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Who the token is for (shown in logs).
+    #[arg(long, default_value = "admin")]
+    pub subject: String,
+    /// Lifetime, e.g. 3600s, 90m, 12h, 30d (default: api.token_ttl_seconds).
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenapiArgs {
+    /// Write here instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Directory holding the seed description.
+    #[arg(long, default_value = "seeds")]
+    pub seeds: PathBuf,
+}
+
+/// Parses `90`, `90s`, `15m`, `12h`, `30d`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90m or 12h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err("a duration must be positive".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
+        assert_eq!(parse_duration("45").unwrap().as_secs(), 45);
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1w").is_err());
+    }
+}
