@@ -148,7 +148,7 @@ impl KeyPair {
             KeyInner::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
             KeyInner::P256(k) => k.to_pkcs8_pem(LineEnding::LF),
             KeyInner::P384(k) => k.to_pkcs8_pem(LineEnding::LF),
-            KeyInner::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            KeyInner::Ed25519(k) => return Ok(super::node_key::ed25519_pkcs8_pem(k)),
         }
         .map_err(PkiError::internal)?;
         Ok(pem.as_str().to_owned())

@@ -24,6 +24,8 @@ pub mod ca;
 mod chain;
 mod error;
 mod node_key;
+#[cfg(test)]
+mod openssl_tests;
 mod parse;
 mod pem;
 mod pkcs7;

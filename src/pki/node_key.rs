@@ -10,7 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use super::PkiError;
@@ -53,20 +53,14 @@ impl NodeKey {
             })
     }
 
-    /// The key as PKCS#8 PEM.
+    /// The key as PKCS#8 PEM (RFC 8410 form, as OpenSSL writes it).
     pub fn to_pkcs8_pem(&self) -> Result<String, PkiError> {
-        self.signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .map(|p| p.as_str().to_owned())
-            .map_err(PkiError::internal)
+        Ok(ed25519_pkcs8_pem(&self.signing))
     }
 
     /// The key as PKCS#8 DER (what JWT signing wants).
     pub(crate) fn pkcs8_der(&self) -> Result<Vec<u8>, PkiError> {
-        self.signing
-            .to_pkcs8_der()
-            .map(|d| d.as_bytes().to_vec())
-            .map_err(PkiError::internal)
+        Ok(ed25519_pkcs8_der(&self.signing))
     }
 
     /// Writes the key to a new file at `path` with mode 0600. Refuses to
@@ -107,6 +101,27 @@ impl NodeKey {
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.signing.sign(msg).to_bytes()
     }
+}
+
+/// PKCS#8 v1 (RFC 8410 §7) of an Ed25519 key: version 0, no public key.
+///
+/// ed25519-dalek writes v2 (OneAsymmetricKey with the public key), which
+/// OpenSSL 3.0 cannot read; v1 is what `openssl genpkey` writes and every
+/// reader (dalek included) accepts.
+pub(crate) fn ed25519_pkcs8_der(key: &SigningKey) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = Vec::with_capacity(48);
+    der.extend_from_slice(&PREFIX);
+    der.extend_from_slice(key.as_bytes());
+    der
+}
+
+/// [`ed25519_pkcs8_der`] as PEM.
+pub(crate) fn ed25519_pkcs8_pem(key: &SigningKey) -> String {
+    super::to_pem("PRIVATE KEY", &[ed25519_pkcs8_der(key)])
 }
 
 /// True when a key file may be read or written by its group or others
@@ -200,6 +215,17 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         assert!(permissions_too_open(&path));
         assert!(NodeKey::load_pem(&path).is_ok());
+    }
+
+    #[test]
+    fn pkcs8_is_the_rfc8410_v1_form_and_round_trips() {
+        let k = key();
+        let der = k.pkcs8_der().unwrap();
+        assert_eq!(der.len(), 48);
+        assert_eq!(&der[..5], &[0x30, 0x2e, 0x02, 0x01, 0x00], "version 0");
+        assert_eq!(&der[16..], k.signing.as_bytes());
+        let back = NodeKey::from_pkcs8_pem(&k.to_pkcs8_pem().unwrap()).unwrap();
+        assert_eq!(back.public_key_bytes(), k.public_key_bytes());
     }
 
     #[test]
