@@ -19,10 +19,13 @@
 
 mod asn1;
 mod assurance;
+#[cfg(test)]
+mod bench;
 mod bind;
 pub mod ca;
 mod chain;
 mod error;
+mod names;
 mod node_key;
 #[cfg(test)]
 mod openssl_tests;

@@ -13,6 +13,8 @@ use chrono::Duration;
 use super::asn1::Reader;
 use super::ca::KeyType;
 use super::testkit::{now, pki};
+use super::verify::{decode_spki, verify_each_way};
+use super::view::CertView;
 use super::{NodeKey, TrustStore, certs_only_pkcs7, parse_certificates, to_pem};
 use crate::domain::{Assurance, Certificate, Fingerprint, TrustStatus};
 
@@ -277,6 +279,7 @@ fn openssl_chains_of_every_algorithm_validate() {
     if !enabled() {
         return;
     }
+    let mut ring_covered = 0;
     for v in VARIANTS {
         let o = Osl::new();
         openssl_chain(&o, v);
@@ -296,6 +299,15 @@ fn openssl_chains_of_every_algorithm_validate() {
             v.name
         );
 
+        // Both verifiers, each on its own: ring (where it applies) and RustCrypto.
+        let iv = CertView::parse(&inter.der).unwrap();
+        let key = decode_spki(iv.spki).unwrap();
+        let lv = CertView::parse(&leaf.der).unwrap();
+        let (ring, rc) = verify_each_way(&key, &lv.sig_alg, lv.tbs, lv.signature);
+        assert_ne!(ring, Some(false), "{}", v.name);
+        assert_eq!(rc, Ok(()), "{}", v.name);
+        ring_covered += usize::from(ring == Some(true));
+
         let mut der = leaf.der.clone();
         let n = der.len();
         der[n - 3] ^= 0x10;
@@ -313,6 +325,8 @@ fn openssl_chains_of_every_algorithm_validate() {
             v.name
         );
     }
+    // rsa-sha1/256/512, rsa-pss-sha256, p256-sha256, p384-sha384/256 at least.
+    assert!(ring_covered >= 7, "ring verified {ring_covered} variants");
 }
 
 #[test]

@@ -17,6 +17,7 @@ use x509_cert::ext::pkix::{
 
 use super::asn1::{Reader, tag};
 use super::assurance::assurance_of_policies;
+use super::names::rfc4514;
 use super::pem::pem_blocks;
 use super::pkcs7::{looks_like_content_info, pkcs7_certificates};
 use super::verify::key_algorithm_name;
@@ -134,6 +135,10 @@ fn pem_items(body: &[u8]) -> Result<Vec<Cow<'_, [u8]>>, PkiError> {
     Ok(out)
 }
 
+fn name(der: &[u8]) -> Result<String, PkiError> {
+    rfc4514(der).map_err(|e| PkiError::invalid(format!("malformed name: {e}")))
+}
+
 fn to_utc(d: Duration) -> Result<DateTime<Utc>, PkiError> {
     i64::try_from(d.as_secs())
         .ok()
@@ -229,8 +234,8 @@ pub fn parse_certificate_der(der: &[u8]) -> Result<Certificate, PkiError> {
     Ok(Certificate {
         fingerprint: Fingerprint(Sha256::digest(der).into()),
         der: der.to_vec(),
-        subject: tbs.subject().to_string(),
-        issuer: tbs.issuer().to_string(),
+        subject: name(view.subject)?,
+        issuer: name(view.issuer)?,
         serial: serial_hex(tbs.serial_number().as_bytes()),
         not_before: to_utc(tbs.validity().not_before.to_unix_duration())?,
         not_after: to_utc(tbs.validity().not_after.to_unix_duration())?,
