@@ -10,6 +10,9 @@
 //! the child's *original* tbsCertificate bytes verifies. Depth is limited to
 //! [`MAX_PATH_LEN`] certificates and no certificate appears twice.
 //!
+//! Anchors are trusted as configured: an anchor without any basicConstraints
+//! (a v1 root) may sign, as OpenSSL allows; one that says cA=false may not.
+//!
 //! Dates come after the path: a leaf outside its window is `NotYetValid` or
 //! `Expired`, an issuer on the path past its notAfter makes the verdict
 //! `Expired`. A leaf that is itself an anchor is trusted (within its dates).
@@ -36,11 +39,14 @@ pub const MAX_PATH_LEN: usize = 8;
 /// Entries each cache may hold before it is emptied and refilled.
 const CACHE_LIMIT: usize = 4096;
 
-struct Anchor {
-    cert: Certificate,
+/// What path building needs of an anchor beyond its certificate.
+struct AnchorMeta {
     key: Result<Arc<VerifyKey>, String>,
     ski: Option<Vec<u8>>,
     path_len: Option<u64>,
+    /// No basicConstraints at all (a v1 root): trusted to sign, as OpenSSL
+    /// does, because an anchor is trusted as configured, not by its extensions.
+    legacy: bool,
 }
 
 #[derive(Default)]
@@ -53,7 +59,9 @@ struct Caches {
 
 /// The node's trust anchors, ready to evaluate certificates against.
 pub struct TrustStore {
-    anchors: Vec<Anchor>,
+    anchors: Vec<Certificate>,
+    /// Parallel to `anchors`.
+    meta: Vec<AnchorMeta>,
     /// Lower-cased RFC 4514 subject → anchor indices.
     by_subject: HashMap<String, Vec<usize>>,
     by_fingerprint: HashMap<Fingerprint, usize>,
@@ -65,11 +73,7 @@ impl std::fmt::Debug for TrustStore {
         f.debug_struct("TrustStore")
             .field(
                 "anchors",
-                &self
-                    .anchors
-                    .iter()
-                    .map(|a| &a.cert.subject)
-                    .collect::<Vec<_>>(),
+                &self.anchors.iter().map(|a| &a.subject).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -141,23 +145,26 @@ impl TrustStore {
     /// path reaches it.
     pub fn new(anchors: &[Certificate]) -> Self {
         let mut list = Vec::with_capacity(anchors.len());
+        let mut meta = Vec::with_capacity(anchors.len());
         let mut by_subject: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_fingerprint = HashMap::new();
         for cert in anchors {
             if by_fingerprint.contains_key(&cert.fingerprint) {
                 continue;
             }
-            let (key, ski, path_len) = match CertView::parse(&cert.der) {
-                Ok(v) => (
-                    decode_spki(v.spki).map(Arc::new),
-                    v.ski.map(<[u8]>::to_vec),
-                    v.path_len,
-                ),
-                Err(e) => (
-                    Err(format!("certificate cannot be decoded: {e}")),
-                    None,
-                    None,
-                ),
+            let m = match CertView::parse(&cert.der) {
+                Ok(v) => AnchorMeta {
+                    key: decode_spki(v.spki).map(Arc::new),
+                    ski: v.ski.map(<[u8]>::to_vec),
+                    path_len: v.path_len,
+                    legacy: !v.has_basic_constraints,
+                },
+                Err(e) => AnchorMeta {
+                    key: Err(format!("certificate cannot be decoded: {e}")),
+                    ski: None,
+                    path_len: None,
+                    legacy: false,
+                },
             };
             let i = list.len();
             by_subject
@@ -165,15 +172,12 @@ impl TrustStore {
                 .or_default()
                 .push(i);
             by_fingerprint.insert(cert.fingerprint, i);
-            list.push(Anchor {
-                cert: cert.clone(),
-                key,
-                ski,
-                path_len,
-            });
+            list.push(cert.clone());
+            meta.push(m);
         }
         TrustStore {
             anchors: list,
+            meta,
             by_subject,
             by_fingerprint,
             caches: RwLock::new(Caches::default()),
@@ -181,8 +185,8 @@ impl TrustStore {
     }
 
     /// The anchor certificates, in the order given (duplicates dropped).
-    pub fn anchors(&self) -> impl ExactSizeIterator<Item = &Certificate> + '_ {
-        self.anchors.iter().map(|a| &a.cert)
+    pub fn anchors(&self) -> &[Certificate] {
+        &self.anchors
     }
 
     /// Judges `leaf` as of `now`, using `intermediates` (any order, extra
@@ -206,7 +210,7 @@ impl TrustStore {
                     TrustStatus::Trusted,
                     format!(
                         "certificate is itself the trust anchor {}",
-                        self.anchors[i].cert.subject
+                        self.anchors[i].subject
                     ),
                 ),
             };
@@ -247,7 +251,7 @@ impl TrustStore {
         for hop in &path {
             let issuer = match hop {
                 Hop::Intermediate(i) => nodes[*i].cert,
-                Hop::Anchor(a) => &self.anchors[*a].cert,
+                Hop::Anchor(a) => &self.anchors[*a],
             };
             if now > issuer.not_after {
                 return verdict(
@@ -274,7 +278,7 @@ impl TrustStore {
             }
         }
         let anchor = match path.last() {
-            Some(Hop::Anchor(a)) => &self.anchors[*a].cert.subject,
+            Some(Hop::Anchor(a)) => &self.anchors[*a].subject,
             _ => {
                 return verdict(
                     TrustStatus::Untrusted,
@@ -314,31 +318,33 @@ impl TrustStore {
             .get(&issuer_key)
             .cloned()
             .unwrap_or_default();
-        anchor_idx.sort_by_key(|&i| aki_rank(child.view.aki, self.anchors[i].ski.as_deref()));
+        anchor_idx.sort_by_key(|&i| aki_rank(child.view.aki, self.meta[i].ski.as_deref()));
         for i in anchor_idx {
-            let anchor = &self.anchors[i];
-            if let Err(why) = can_sign_certs(&anchor.cert) {
+            let (anchor, meta) = (&self.anchors[i], &self.meta[i]);
+            if !meta.legacy
+                && let Err(why) = can_sign_certs(anchor)
+            {
                 keep(fail(format!("trust anchor {why}")), &mut best);
                 continue;
             }
-            if let Err(why) = path_len_ok(&anchor.cert, anchor.path_len, depth) {
+            if let Err(why) = path_len_ok(anchor, meta.path_len, depth) {
                 keep(fail(why), &mut best);
                 continue;
             }
-            let key = match &anchor.key {
+            let key = match &meta.key {
                 Ok(k) => k.clone(),
                 Err(e) => {
                     keep(
                         fail(format!(
                             "trust anchor {} has an unusable key: {e}",
-                            anchor.cert.subject
+                            anchor.subject
                         )),
                         &mut best,
                     );
                     continue;
                 }
             };
-            match self.check_edge(child, &anchor.cert, &key) {
+            match self.check_edge(child, anchor, &key) {
                 Ok(()) => return Ok(vec![Hop::Anchor(i)]),
                 Err(e) => keep(fail(e), &mut best),
             }
@@ -551,7 +557,7 @@ mod tests {
             untrusted(&v).contains("CN=Test Root CA,O=Example Health not found"),
             "{v:?}"
         );
-        assert_eq!(store.anchors().count(), 1);
+        assert_eq!(store.anchors().len(), 1);
     }
 
     #[test]
@@ -813,6 +819,12 @@ mod tests {
             store.evaluate(&p.leaf, inters, now()).status,
             TrustStatus::Trusted
         );
+    }
+
+    #[test]
+    fn store_is_shareable_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<TrustStore>();
     }
 
     #[test]

@@ -590,3 +590,79 @@ fn node_key_interoperates() {
     )
     .unwrap();
 }
+
+/// A v1 self-signed root (no extensions at all, as old roots are) is a usable
+/// anchor; a v1 certificate as an intermediate is not a CA.
+#[test]
+fn v1_root_is_an_anchor_but_not_an_intermediate() {
+    if !enabled() {
+        return;
+    }
+    let o = Osl::new();
+    // The v1 root has no SKI, so the leaf gets no AKI.
+    let ext = LEAF_EXT.replace("authorityKeyIdentifier=keyid\n", "");
+    o.write("leaf.ext", ext.as_bytes());
+    for k in ["root.key", "leaf.key"] {
+        o.run(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            k,
+        ]);
+    }
+    o.run(&[
+        "req",
+        "-new",
+        "-key",
+        "root.key",
+        "-subj",
+        "/CN=V1 Root",
+        "-out",
+        "r.csr",
+    ]);
+    o.run(&[
+        "x509", "-req", "-in", "r.csr", "-signkey", "root.key", "-days", "30", "-out", "root.pem",
+    ]);
+    o.run(&[
+        "req",
+        "-new",
+        "-key",
+        "leaf.key",
+        "-subj",
+        "/CN=V1 Leaf",
+        "-out",
+        "l.csr",
+    ]);
+    o.run(&[
+        "x509",
+        "-req",
+        "-in",
+        "l.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-set_serial",
+        "7",
+        "-days",
+        "20",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    let (root, leaf) = (one(&o, "root.pem"), one(&o, "leaf.pem"));
+    assert!(!root.is_ca);
+    let at = leaf.not_before + Duration::hours(1);
+    let v = TrustStore::new(std::slice::from_ref(&root)).evaluate(&leaf, &[], at);
+    assert_eq!(v.status, TrustStatus::Trusted, "{v:?}");
+    // The same v1 certificate offered as an intermediate below another anchor
+    // would have to be a CA; it is not.
+    let other = pki(KeyType::EcdsaP256, 71);
+    let v = TrustStore::new(std::slice::from_ref(&other.root_cert)).evaluate(&leaf, &[root], at);
+    assert_eq!(v.status, TrustStatus::Untrusted, "{v:?}");
+    assert_eq!(v.reason, "CN=V1 Root is not a CA");
+}

@@ -57,9 +57,16 @@ pub fn parse_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, PkiError> {
         .ok_or_else(|| PkiError::invalid("empty input"))?;
     let body = &body[start..];
 
-    let ders: Vec<Cow<'_, [u8]>> = if body.first() == Some(&tag::SEQUENCE) {
+    // Text may start with '0' (0x30) too, so binary means "one whole BER element".
+    let starts_binary = body.first() == Some(&tag::SEQUENCE);
+    let whole_element = starts_binary && {
+        let mut r = Reader::ber(body);
+        r.read().is_ok() && r.is_empty()
+    };
+    let has_pem = body.windows(11).any(|w| w == b"-----BEGIN ");
+    let ders: Vec<Cow<'_, [u8]>> = if whole_element || (starts_binary && !has_pem) {
         der_items(body)?.into_iter().map(Cow::Borrowed).collect()
-    } else if body.windows(11).any(|w| w == b"-----BEGIN ") {
+    } else if has_pem {
         pem_items(body)?
     } else {
         return Err(PkiError::invalid(
@@ -310,6 +317,10 @@ mod tests {
             pem.replace('\n', "\r\n")
         );
         let c = parse_certificates(text.as_bytes()).unwrap();
+        assert_eq!(c.len(), 3);
+        // Text that happens to start with '0' (0x30, a SEQUENCE tag) is still text.
+        let zero = format!("0 problems, 3 certificates:\n{pem}");
+        assert_eq!(parse_certificates(zero.as_bytes()).unwrap(), c);
         assert_eq!(
             fingerprints(&c),
             vec![

@@ -65,6 +65,8 @@ pub(crate) struct CertView<'a> {
     pub aki: Option<&'a [u8]>,
     /// basicConstraints pathLenConstraint, if present.
     pub path_len: Option<u64>,
+    /// Whether a basicConstraints extension is present at all.
+    pub has_basic_constraints: bool,
 }
 
 impl<'a> CertView<'a> {
@@ -94,6 +96,7 @@ impl<'a> CertView<'a> {
         let mut ski = None;
         let mut aki = None;
         let mut path_len = None;
+        let mut has_basic_constraints = false;
         if let Some(exts) = t.optional(tag::CTX3)? {
             let mut list = exts.children();
             let seq = list.expect(tag::SEQUENCE, "extensions are not a SEQUENCE")?;
@@ -124,6 +127,7 @@ impl<'a> CertView<'a> {
                     }
                     // 2.5.29.19 basicConstraints
                     [0x55, 0x1d, 0x13] => {
+                        has_basic_constraints = true;
                         let mut v = Reader::der(value.value);
                         let seq = v.expect(tag::SEQUENCE, "bad basicConstraints")?;
                         let mut b = seq.children();
@@ -157,6 +161,7 @@ impl<'a> CertView<'a> {
             ski,
             aki,
             path_len,
+            has_basic_constraints,
         })
     }
 }
