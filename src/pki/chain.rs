@@ -21,8 +21,8 @@
 //!
 //! Speed: bulk import evaluates the same few intermediates over and over, so
 //! decoded intermediate keys and verified intermediate→issuer edges are cached
-//! (bounded, keyed by SHA-256 fingerprints, so a cache hit is exactly the same
-//! bytes). Leaf signatures are always verified.
+//! (bounded; found by fingerprint, used only when the certificate and key
+//! bytes are the very ones verified). Leaf signatures are always verified.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -42,6 +42,8 @@ const CACHE_LIMIT: usize = 4096;
 /// What path building needs of an anchor beyond its certificate.
 struct AnchorMeta {
     key: Result<Arc<VerifyKey>, String>,
+    /// SubjectPublicKeyInfo DER (empty when the certificate cannot be decoded).
+    spki: Vec<u8>,
     ski: Option<Vec<u8>>,
     path_len: Option<u64>,
     /// No basicConstraints at all (a v1 root): trusted to sign, as OpenSSL
@@ -49,12 +51,16 @@ struct AnchorMeta {
     legacy: bool,
 }
 
+/// Work remembered between evaluations. Entries are found by fingerprint but
+/// only used when the bytes match too: a `Certificate` is plain data a caller
+/// could assemble with a fingerprint that is not its DER's.
 #[derive(Default)]
 struct Caches {
-    /// Decoded public keys of intermediates, by certificate fingerprint.
-    keys: HashMap<Fingerprint, Arc<VerifyKey>>,
-    /// (child, issuer) pairs of CA certificates whose signature verified.
-    edges: HashMap<(Fingerprint, Fingerprint), ()>,
+    /// Decoded public keys of intermediates: fingerprint → (SPKI DER, key).
+    keys: HashMap<Fingerprint, (Vec<u8>, Arc<VerifyKey>)>,
+    /// CA certificates whose issuer's signature verified:
+    /// (child, issuer) fingerprints → (child DER, issuer SPKI DER).
+    edges: HashMap<(Fingerprint, Fingerprint), (Vec<u8>, Vec<u8>)>,
 }
 
 /// The node's trust anchors, ready to evaluate certificates against.
@@ -155,12 +161,14 @@ impl TrustStore {
             let m = match CertView::parse(&cert.der) {
                 Ok(v) => AnchorMeta {
                     key: decode_spki(v.spki).map(Arc::new),
+                    spki: v.spki.to_vec(),
                     ski: v.ski.map(<[u8]>::to_vec),
                     path_len: v.path_len,
                     legacy: !v.has_basic_constraints,
                 },
                 Err(e) => AnchorMeta {
                     key: Err(format!("certificate cannot be decoded: {e}")),
+                    spki: Vec::new(),
                     ski: None,
                     path_len: None,
                     legacy: false,
@@ -203,7 +211,9 @@ impl TrustStore {
             evaluated_at: now,
         };
 
-        if let Some(&i) = self.by_fingerprint.get(&leaf.fingerprint) {
+        if let Some(&i) = self.by_fingerprint.get(&leaf.fingerprint)
+            && self.anchors[i].der == leaf.der
+        {
             return match date_problem(leaf, now) {
                 Some((status, why)) => verdict(status, why),
                 None => verdict(
@@ -344,7 +354,7 @@ impl TrustStore {
                     continue;
                 }
             };
-            match self.check_edge(child, anchor, &key) {
+            match self.check_edge(child, anchor, &meta.spki, &key) {
                 Ok(()) => return Ok(vec![Hop::Anchor(i)]),
                 Err(e) => keep(fail(e), &mut best),
             }
@@ -386,7 +396,7 @@ impl TrustStore {
                         continue;
                     }
                 };
-                if let Err(e) = self.check_edge(child, parent.cert, &key) {
+                if let Err(e) = self.check_edge(child, parent.cert, parent.view.spki, &key) {
                     keep(fail(e), &mut best);
                     continue;
                 }
@@ -414,7 +424,8 @@ impl TrustStore {
     fn key_of(&self, node: &Node<'_>) -> Result<Arc<VerifyKey>, String> {
         let fp = node.cert.fingerprint;
         if let Ok(c) = self.caches.read()
-            && let Some(k) = c.keys.get(&fp)
+            && let Some((spki, k)) = c.keys.get(&fp)
+            && spki.as_slice() == node.view.spki
         {
             return Ok(k.clone());
         }
@@ -423,7 +434,7 @@ impl TrustStore {
             if c.keys.len() >= CACHE_LIMIT {
                 c.keys.clear();
             }
-            c.keys.insert(fp, key.clone());
+            c.keys.insert(fp, (node.view.spki.to_vec(), key.clone()));
         }
         Ok(key)
     }
@@ -434,13 +445,16 @@ impl TrustStore {
         &self,
         child: &Node<'_>,
         issuer: &Certificate,
+        issuer_spki: &[u8],
         key: &VerifyKey,
     ) -> Result<(), String> {
         let edge = (child.cert.fingerprint, issuer.fingerprint);
         let cacheable = child.cert.is_ca;
         if cacheable
             && let Ok(c) = self.caches.read()
-            && c.edges.contains_key(&edge)
+            && let Some((der, spki)) = c.edges.get(&edge)
+            && der.as_slice() == child.cert.der.as_slice()
+            && spki.as_slice() == issuer_spki
         {
             return Ok(());
         }
@@ -455,7 +469,8 @@ impl TrustStore {
             if c.edges.len() >= CACHE_LIMIT {
                 c.edges.clear();
             }
-            c.edges.insert(edge, ());
+            c.edges
+                .insert(edge, (child.cert.der.clone(), issuer_spki.to_vec()));
         }
         Ok(())
     }
@@ -819,6 +834,33 @@ mod tests {
             store.evaluate(&p.leaf, inters, now()).status,
             TrustStatus::Trusted
         );
+    }
+
+    /// A caller-assembled Certificate whose fingerprint is not its DER's
+    /// must not ride on what was verified for the real one.
+    #[test]
+    fn forged_fingerprints_do_not_hit_the_caches() {
+        let p = pki(KeyType::EcdsaP256, 16);
+        let store = TrustStore::new(std::slice::from_ref(&p.root_cert));
+        assert_eq!(
+            store
+                .evaluate(&p.leaf, std::slice::from_ref(&p.inter_cert), now())
+                .status,
+            TrustStatus::Trusted
+        );
+        // Same fingerprint as the verified intermediate, other bytes.
+        let mut der = p.inter_cert.der.clone();
+        let n = der.len();
+        der[n - 2] ^= 0x01;
+        let mut forged = parse_certificate_der(&der).unwrap();
+        forged.fingerprint = p.inter_cert.fingerprint;
+        let v = store.evaluate(&p.leaf, &[forged], now());
+        assert!(untrusted(&v).contains("does not verify"), "{v:?}");
+        // A leaf claiming the anchor's fingerprint is not the anchor.
+        let mut fake = p.leaf.clone();
+        fake.fingerprint = p.root_cert.fingerprint;
+        let v = store.evaluate(&fake, &[], now());
+        assert_eq!(v.status, TrustStatus::Untrusted, "{v:?}");
     }
 
     #[test]
