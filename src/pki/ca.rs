@@ -245,10 +245,13 @@ pub struct LeafSpec {
     pub email: Option<String>,
     /// dNSName SAN (Direct domain-bound certificate), checked as a host name.
     pub dns: Option<String>,
+    /// Start of validity (whole seconds are kept).
     pub not_before: DateTime<Utc>,
+    /// End of validity; must be after `not_before`.
     pub not_after: DateTime<Utc>,
     /// Certificate policy OIDs, dotted.
     pub policies: Vec<String>,
+    /// Whose key the certificate certifies.
     pub key: LeafKey,
 }
 
@@ -264,7 +267,9 @@ pub struct CaSpec {
     /// basicConstraints pathLenConstraint: how many intermediate CAs may sit
     /// below this one (`None`: no limit).
     pub path_len: Option<u8>,
+    /// Start of validity (whole seconds are kept).
     pub not_before: DateTime<Utc>,
+    /// End of validity; must be after `not_before`.
     pub not_after: DateTime<Utc>,
 }
 

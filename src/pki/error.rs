@@ -6,6 +6,8 @@ use crate::error::ErrorKind;
 
 /// Everything that can go wrong in `pki`. Messages name the rule that was
 /// broken and are safe to show a client; none carries key material.
+// The fields (`reason`, `size`, `limit`, ...) say what they hold.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     /// The input is larger than we read ([`super::MAX_INPUT_BYTES`]).

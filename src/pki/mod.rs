@@ -17,6 +17,8 @@
 //!
 //! Only [`crate::domain`] and [`crate::error`] are used from the rest of the crate.
 
+#![warn(missing_docs)]
+
 mod asn1;
 mod assurance;
 #[cfg(test)]

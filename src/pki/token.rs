@@ -34,6 +34,7 @@ pub enum Role {
 pub struct Claims {
     /// Who the token was issued to.
     pub sub: String,
+    /// What the bearer may do.
     pub role: Role,
     /// The organisation an org-admin administers; required for [`Role::OrgAdmin`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
