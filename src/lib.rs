@@ -21,3 +21,4 @@ pub mod domain;
 pub mod error;
 pub mod formats;
 pub mod telemetry;
+pub mod pki;
