@@ -19,11 +19,11 @@ pub enum StorageError {
     /// is too busy to take the write (locked file, serialisation failure).
     /// Worth retrying later.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] DbErr),
+    Unavailable(#[source] DbError),
     /// A uniqueness or foreign-key rule refused the write, e.g. an entry that
     /// names an organisation that does not exist.
     #[error("constraint violated: {0}")]
-    Constraint(#[source] DbErr),
+    Constraint(#[source] DbError),
     /// The thing the write refers to does not exist.
     #[error("{what} {key:?} not found")]
     NotFound { what: &'static str, key: String },
@@ -40,7 +40,24 @@ pub enum StorageError {
     Corrupt { what: &'static str, detail: String },
     /// Any other database failure: a bug or an unexpected state.
     #[error("database error: {0}")]
-    Database(#[source] DbErr),
+    Database(#[source] DbError),
+}
+
+/// A driver error, opaque so that no sea-orm type leaks out of `storage`:
+/// it can be logged (`Display`, `source()`), not inspected.
+#[derive(Debug)]
+pub struct DbError(DbErr);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 impl StorageError {
@@ -70,9 +87,9 @@ impl StorageError {
 impl From<DbErr> for StorageError {
     fn from(err: DbErr) -> Self {
         match classify(&err) {
-            Class::Transient => StorageError::Unavailable(err),
-            Class::Constraint => StorageError::Constraint(err),
-            Class::Other => StorageError::Database(err),
+            Class::Transient => StorageError::Unavailable(DbError(err)),
+            Class::Constraint => StorageError::Constraint(DbError(err)),
+            Class::Other => StorageError::Database(DbError(err)),
         }
     }
 }

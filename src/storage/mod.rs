@@ -45,7 +45,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::domain::{ChangeSeq, Clock, EntryCertificate, SystemClock};
 
-pub use error::StorageError;
+pub use error::{DbError, StorageError};
 pub use scan::MAX_PAGE;
 
 /// How long an SQLite connection waits for another process's write lock

@@ -1121,6 +1121,29 @@ async fn unknown_url_schemes_are_refused_without_echoing_the_url() {
     assert_eq!(err.kind(), ErrorKind::Internal);
 }
 
+/// `sqlite::memory:` runs on one connection: nothing may need a second one
+/// while a transaction holds it.
+#[tokio::test]
+async fn in_memory_sqlite_works_on_one_connection() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let e = person("mem@example.org", None);
+    let c = entry_certificate(1, "mem@example.org");
+    store
+        .put_entry(&e, CertUpdate::Replace(vec![c.clone()]))
+        .await
+        .unwrap();
+    store
+        .import_batch(&records("mem.example.org", 5, 10))
+        .await
+        .unwrap();
+    store.import_batch(&[]).await.unwrap();
+    let got = store.get_entry(&e.address).await.unwrap().unwrap();
+    assert_eq!(got.certificates, vec![c]);
+    assert_eq!(store.head_seq().await.unwrap(), ChangeSeq(6));
+    assert_consistent(&store).await;
+}
+
 #[test]
 fn database_name_is_replaced_in_urls() {
     assert_eq!(
