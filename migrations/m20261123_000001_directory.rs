@@ -114,12 +114,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // "Entries of this organisation", and the foreign-key check when an
+        // organisation is deleted. Partial: most entries name no
+        // organisation, and bulk imports need not index them.
         manager
             .create_index(
                 Index::create()
                     .name("ix_entries_organisation")
                     .table(Entries::Table)
                     .col(Entries::OrganisationId)
+                    .and_where(Expr::col(Entries::OrganisationId).is_not_null())
                     .to_owned(),
             )
             .await?;

@@ -38,8 +38,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, IsolationLevel,
-    TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    IsolationLevel, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -51,6 +51,18 @@ pub use scan::MAX_PAGE;
 /// How long an SQLite connection waits for another process's write lock
 /// before giving up with [`StorageError::Unavailable`].
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// SQLite page cache per connection, in KiB (SQLite's default is 2 MiB).
+/// Imports insert into the fingerprint and key indexes at random places;
+/// once those outgrow the cache every insert reads a page back from the
+/// file, and large transactions spill pages early. 64 MiB keeps the indexes
+/// of a few hundred thousand entries in memory; the cache only grows as used.
+const SQLITE_CACHE_KIB: u32 = 65_536;
+/// Pages the WAL may grow to before a commit copies it into the database
+/// (SQLite's default is 1 000, i.e. 4 MiB). Bulk imports rewrite the same
+/// index pages in every batch; a larger WAL lets one checkpoint copy such a
+/// page once instead of once per batch, at the cost of a WAL file of up to
+/// about 64 MiB.
+const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// SQLite pool: writers are serialised anyway; a few connections let reads
 /// run beside a write (WAL) without holding many file handles.
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
@@ -145,6 +157,12 @@ impl Store {
                         .synchronous(SqliteSynchronous::Normal)
                         .foreign_keys(true)
                         .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                        .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
+                        .pragma("temp_store", "memory")
+                        .pragma(
+                            "wal_autocheckpoint",
+                            SQLITE_WAL_AUTOCHECKPOINT_PAGES.to_string(),
+                        )
                 });
             }
             Backend::Postgres => {
@@ -184,6 +202,21 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StorageError> {
         self.db.ping().await?;
+        Ok(())
+    }
+
+    /// Refreshes the query planner's statistics. Call it after a bulk
+    /// import: until statistics exist, PostgreSQL guesses that an `IN (...)`
+    /// list matches much of a freshly loaded table and scans it instead of
+    /// using the index (autovacuum catches up only after a while), which
+    /// makes the search hot path slow by orders of magnitude.
+    pub async fn analyze(&self) -> Result<(), StorageError> {
+        let sql = match self.backend {
+            // Bounded, so that it stays cheap on a large file.
+            Backend::Sqlite => "PRAGMA analysis_limit = 1000; ANALYZE",
+            Backend::Postgres => "ANALYZE",
+        };
+        self.db.execute_unprepared(sql).await?;
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //! PostgreSQL when `CCDIR_TEST_PG_URL` names a server (each test gets a
 //! fresh database, dropped afterwards). With `CCDIR_REQUIRE_PG=1` and no
 //! URL the PostgreSQL tests fail instead of skipping, so that a CI run in
-//! which PostgreSQL did not run cannot pass.
+//! which PostgreSQL did not run cannot pass. `CCDIR_TEST_KEEP_DB=1` keeps
+//! the PostgreSQL databases for inspection.
 //!
 //! After each test the store checks its own invariants
 //! ([`Store::check_consistency`]).
@@ -157,12 +158,16 @@ where
     .catch_unwind()
     .await;
     store.close().await.unwrap();
-    admin
-        .execute_unprepared(&format!(
-            "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-        ))
-        .await
-        .unwrap();
+    if std::env::var_os("CCDIR_TEST_KEEP_DB").is_some() {
+        eprintln!("kept database {db_name}");
+    } else {
+        admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+            ))
+            .await
+            .unwrap();
+    }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
@@ -863,6 +868,7 @@ async fn import_batch_upserts(store: Store) {
         .collect();
     second.extend(records("imp2.example.org", 100, 9_000));
     let s2 = store.import_batch(&second).await.unwrap();
+    store.analyze().await.unwrap();
     assert_eq!(s2, ChangeSeq(s1.0 + 250));
     let news = changes_after(&store, s1, 1_000).await;
     assert_eq!(news.len(), 250);
@@ -1176,23 +1182,29 @@ async fn import_rate(store: Store) {
         r.certificates[0].chain.clear();
     }
     for pass in ["insert", "update"] {
+        let cpu = process_cpu_seconds();
         let started = Instant::now();
         for chunk in all.chunks(batch) {
             store.import_batch(chunk).await.unwrap();
         }
         let secs = started.elapsed().as_secs_f64();
+        let cpu = process_cpu_seconds() - cpu;
         println!(
-            "import_batch on {} ({pass}): {total} entries in {secs:.2} s = {:.0} entries/s (batches of {batch})",
+            "import_batch on {} ({pass}): {total} entries in {secs:.2} s = {:.0} entries/s \
+             (batches of {batch}); this process used {cpu:.2} s CPU = {:.1} µs/entry",
             store.backend(),
-            total as f64 / secs
+            total as f64 / secs,
+            cpu * 1e6 / total as f64
         );
     }
     assert_eq!(store.count_entries().await.unwrap(), total as u64);
 
-    // The read hot path, for reference.
+    // The read hot path, for reference, with planner statistics as an
+    // importer leaves them.
+    store.analyze().await.unwrap();
     let keys: Vec<String> = all.iter().take(50).map(|r| r.entry.address.key()).collect();
     let started = Instant::now();
-    let rounds = 200;
+    let rounds = env("CCDIR_BENCH_ROUNDS", 200);
     for _ in 0..rounds {
         assert_eq!(store.get_entries(&keys).await.unwrap().len(), 50);
     }
@@ -1201,6 +1213,23 @@ async fn import_rate(store: Store) {
         store.backend(),
         started.elapsed().as_secs_f64() * 1_000.0 / rounds as f64
     );
+}
+
+/// User + system CPU time of this process so far (Linux `/proc`), so that
+/// the benchmark can be read on a machine busy with other work.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of those, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
