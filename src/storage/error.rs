@@ -26,18 +26,38 @@ pub enum StorageError {
     Constraint(#[source] DbError),
     /// The thing the write refers to does not exist.
     #[error("{what} {key:?} not found")]
-    NotFound { what: &'static str, key: String },
+    NotFound {
+        /// What was looked for: `entry`, ...
+        what: &'static str,
+        /// Its key.
+        key: String,
+    },
     /// An organisation cannot be deleted while entries still belong to it.
     #[error("organisation {id:?} still has {entries} entries")]
-    OrganisationInUse { id: String, entries: u64 },
+    OrganisationInUse {
+        /// The organisation.
+        id: String,
+        /// How many entries still name it.
+        entries: u64,
+    },
     /// A number does not fit the column (versions and sequence numbers are
     /// stored as signed 64-bit integers).
     #[error("{field} {value} is out of range")]
-    OutOfRange { field: &'static str, value: u64 },
+    OutOfRange {
+        /// Which number.
+        field: &'static str,
+        /// The value given.
+        value: u64,
+    },
     /// A row read back does not make a valid domain value; someone wrote to
     /// the database behind our back, or a migration is missing.
     #[error("stored {what} is corrupt: {detail}")]
-    Corrupt { what: &'static str, detail: String },
+    Corrupt {
+        /// Which kind of value.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// Any other database failure: a bug or an unexpected state.
     #[error("database error: {0}")]
     Database(#[source] DbError),
@@ -117,9 +137,15 @@ fn classify(err: &DbErr) -> Class {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => Class::Transient,
         sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            let transient = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                sqlite_is_transient(&code)
+            } else {
+                postgres_is_transient(&code)
+            };
             if db.is_unique_violation() || db.is_foreign_key_violation() {
                 Class::Constraint
-            } else if is_transient_code(&db.code().unwrap_or_default()) {
+            } else if transient {
                 Class::Transient
             } else {
                 Class::Other
@@ -129,17 +155,17 @@ fn classify(err: &DbErr) -> Class {
     }
 }
 
-/// Database error codes that say "try again later" rather than "this is wrong".
-fn is_transient_code(code: &str) -> bool {
-    // SQLite reports (extended) result codes as decimal numbers; the primary
-    // code is the low byte. SQLITE_BUSY (5) and SQLITE_LOCKED (6) mean another
-    // connection holds the lock beyond the busy timeout.
-    if let Ok(n) = code.parse::<u32>() {
-        return matches!(n & 0xff, 5 | 6);
-    }
-    // PostgreSQL SQLSTATEs: connection exceptions (08), insufficient resources
-    // (53), operator intervention such as a shutdown (57P), serialisation
-    // failures and deadlocks (40001, 40P01).
+/// SQLite (extended) result codes that say "try again later": the primary
+/// code is the low byte, and SQLITE_BUSY (5) or SQLITE_LOCKED (6) mean
+/// another connection held the lock beyond the busy timeout.
+fn sqlite_is_transient(code: &str) -> bool {
+    code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+}
+
+/// PostgreSQL SQLSTATEs that say "try again later": connection exceptions
+/// (08), insufficient resources (53), operator intervention such as a
+/// shutdown (57P), serialisation failures and deadlocks (40001, 40P01).
+fn postgres_is_transient(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || code.starts_with("57P")
@@ -166,11 +192,13 @@ mod tests {
 
     #[test]
     fn transient_codes() {
-        assert!(is_transient_code("5"));
-        assert!(is_transient_code("517")); // SQLITE_BUSY_SNAPSHOT
-        assert!(!is_transient_code("2067")); // SQLITE_CONSTRAINT_UNIQUE
-        assert!(is_transient_code("08006"));
-        assert!(is_transient_code("40001"));
-        assert!(!is_transient_code("23505"));
+        assert!(sqlite_is_transient("5"));
+        assert!(sqlite_is_transient("517")); // SQLITE_BUSY_SNAPSHOT
+        assert!(!sqlite_is_transient("2067")); // SQLITE_CONSTRAINT_UNIQUE
+        assert!(postgres_is_transient("08006"));
+        assert!(postgres_is_transient("40001"));
+        assert!(postgres_is_transient("57P01"));
+        assert!(!postgres_is_transient("23505"));
+        assert!(!postgres_is_transient("42P01"));
     }
 }

@@ -6,8 +6,8 @@
 //! entities and statements stay inside this module.
 //!
 //! Every write that changes what a reader can see appends to the change
-//! sequence in the same transaction (see [`seq`] for how numbers are handed
-//! out in commit order). Derived views (search index, caches) remember the
+//! sequence in the same transaction (`seq.rs` explains how numbers are
+//! handed out in commit order). Derived views (search index, caches) remember the
 //! last [`ChangeSeq`] they applied and catch up with
 //! [`Store::changes_since`].
 //!
@@ -64,13 +64,16 @@ const SQLITE_CACHE_KIB: u32 = 65_536;
 /// about 64 MiB.
 const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// SQLite pool: writers are serialised anyway; a few connections let reads
-/// run beside a write (WAL) without holding many file handles.
-const SQLITE_MAX_CONNECTIONS: u32 = 8;
+/// run beside a write (WAL). Few, because each may grow a page cache of
+/// [`SQLITE_CACHE_KIB`].
+const SQLITE_MAX_CONNECTIONS: u32 = 4;
 /// PostgreSQL pool: enough for a busy node; the server's own default limit
 /// is 100 connections, shared with whatever else runs there.
 const POSTGRES_MAX_CONNECTIONS: u32 = 16;
-/// How long a request waits for a pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a pooled connection (and, at start, how
+/// long `connect` keeps trying to reach the database) before
+/// [`StorageError::Unavailable`].
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +90,7 @@ pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
     clock: Arc<dyn Clock>,
-    /// Serialises this process's writers on SQLite; see [`seq`].
+    /// Serialises this process's writers on SQLite; see `seq.rs`.
     write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 

@@ -1127,6 +1127,15 @@ async fn unknown_url_schemes_are_refused_without_echoing_the_url() {
     assert_eq!(err.kind(), ErrorKind::Internal);
 }
 
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable() {
+    // Port 1 on the loopback interface: refused at once.
+    let err = Store::connect("postgres://ccdir@127.0.0.1:1/ccdir")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
+
 /// `sqlite::memory:` runs on one connection: nothing may need a second one
 /// while a transaction holds it.
 #[tokio::test]
