@@ -1176,7 +1176,8 @@ fn database_name_is_replaced_in_urls() {
 
 /// Bulk import throughput: `CCDIR_BENCH_ENTRIES` entries (default 200 000)
 /// with one 1.2 KB certificate each, in batches of `CCDIR_BENCH_BATCH`
-/// (default 2 000); then the same again as updates.
+/// (default 2 000); then the same again as updates; then
+/// `CCDIR_BENCH_ROUNDS` (default 200) calls of `get_entries` for 50 keys.
 async fn import_rate(store: Store) {
     let env = |name: &str, default: usize| {
         std::env::var(name)
