@@ -22,3 +22,4 @@ pub mod error;
 pub mod formats;
 pub mod telemetry;
 pub mod pki;
+pub mod storage;

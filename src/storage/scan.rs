@@ -1,0 +1,94 @@
+//! Keyset scans over everything, for rebuilding derived views, exporting,
+//! and re-evaluating trust.
+//!
+//! A consistent rebuild reads [`Store::head_seq`] first, scans to the end,
+//! then applies `changes_since(head)`: rows committed during the scan may be
+//! missed by the scan (a PostgreSQL id is taken at insert, not at commit),
+//! but never by the changes that follow.
+
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::convert::entry_certificate_from_row;
+use super::entity::{certificate, entry};
+use super::entries::records_of;
+use super::{StorageError, Store};
+use crate::domain::{EntryCertificate, EntryRecord};
+
+type Result<T> = std::result::Result<T, StorageError>;
+
+/// The largest page a scan or [`Store::changes_since`] returns, whatever
+/// `limit` asks for: it bounds memory and keeps `IN (...)` lists under the
+/// backends' parameter limits.
+pub const MAX_PAGE: u64 = 10_000;
+
+impl Store {
+    /// Up to `limit` entries with their certificates whose surrogate id is
+    /// greater than `after_id` (start with 0), in id order, and the cursor
+    /// for the next page (`None` when this page was the last). Pages hold at
+    /// most [`MAX_PAGE`] entries.
+    pub async fn scan_entries(
+        &self,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<(Vec<EntryRecord>, Option<i64>)> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let tx = self.begin_read().await?;
+        let rows = entry::Entity::find()
+            .filter(entry::Column::Id.gt(after_id))
+            .order_by_asc(entry::Column::Id)
+            .limit(limit)
+            .all(&tx)
+            .await?;
+        let full = rows.len() as u64 == limit;
+        let records = records_of(&tx, rows).await?;
+        tx.commit().await?;
+        let next = records.last().map(|(id, _)| *id).filter(|_| full);
+        Ok((records.into_iter().map(|(_, r)| r).collect(), next))
+    }
+
+    /// Up to `limit` attached certificates whose surrogate id is greater
+    /// than `after` (start with 0), each with its entry's key, and the
+    /// cursor for the next page (`None` when this page was the last). Pages
+    /// hold at most [`MAX_PAGE`] certificates.
+    pub async fn scan_certificates(
+        &self,
+        after: i64,
+        limit: u64,
+    ) -> Result<(Vec<(String, EntryCertificate)>, Option<i64>)> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let tx = self.begin_read().await?;
+        let rows = certificate::Entity::find()
+            .filter(certificate::Column::Id.gt(after))
+            .order_by_asc(certificate::Column::Id)
+            .limit(limit)
+            .all(&tx)
+            .await?;
+        let mut entry_ids: Vec<i64> = rows.iter().map(|c| c.entry_id).collect();
+        entry_ids.sort_unstable();
+        entry_ids.dedup();
+        let keys: HashMap<i64, String> = entry::Entity::find()
+            .select_only()
+            .columns([entry::Column::Id, entry::Column::Key])
+            .filter(entry::Column::Id.is_in(entry_ids))
+            .into_tuple::<(i64, String)>()
+            .all(&tx)
+            .await?
+            .into_iter()
+            .collect();
+        tx.commit().await?;
+        let full = rows.len() as u64 == limit;
+        let next = rows.last().map(|c| c.id).filter(|_| full);
+        let page = rows
+            .into_iter()
+            .map(|c| {
+                let key = keys.get(&c.entry_id).cloned().ok_or_else(|| {
+                    StorageError::corrupt("certificates", format!("entry {} missing", c.entry_id))
+                })?;
+                Ok((key, entry_certificate_from_row(c)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((page, next))
+    }
+}

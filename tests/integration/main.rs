@@ -1,0 +1,4 @@
+//! The one integration test binary (STYLE principle 9): each module is a
+//! suite, so the crate and its dependencies are linked once.
+
+mod storage;
