@@ -1,6 +1,6 @@
 //! Text analysis: how field values and query text become terms.
 //!
-//! Three analysers, registered on every open (tantivy does not persist them):
+//! Four analysers, registered on every open (tantivy does not persist them):
 //!
 //! * [`TEXT`]: split on anything that is not a letter or digit, drop absurdly
 //!   long tokens, fold to ASCII ("Müller" → "muller"), lower-case. Used for the
@@ -8,6 +8,8 @@
 //! * [`PREFIX`]: the same, then every token also as each of its leading
 //!   1..=[`MAX_GRAM`] characters (edge n-grams). A prefix query is then one
 //!   term lookup instead of a walk over the term dictionary.
+//! * [`PREFIX3`]: edge n-grams from 3 characters, for the fields where
+//!   shorter prefixes are never looked up (they would match nearly everything).
 //! * [`LOWER`]: the whole value as one token, lower-cased. Used for exact,
 //!   case-insensitive filters (locality) and the LDAP attribute fields.
 
@@ -20,6 +22,8 @@ use tantivy::tokenizer::{
 pub(crate) const TEXT: &str = "ccdir_text";
 /// Name of the edge n-gram analyser.
 pub(crate) const PREFIX: &str = "ccdir_prefix";
+/// Name of the edge n-gram analyser that starts at [`MIN_LONG_PREFIX`] characters.
+pub(crate) const PREFIX3: &str = "ccdir_prefix3";
 /// Name of the whole-value lower-casing analyser.
 pub(crate) const LOWER: &str = "ccdir_lower";
 
@@ -30,8 +34,12 @@ pub(crate) const MAX_TOKEN_BYTES: usize = 64;
 
 /// Longest prefix indexed, in characters. A longer query prefix is cut to
 /// this length, which can only widen the match among words that share their
-/// first 20 characters.
-pub(crate) const MAX_GRAM: usize = 20;
+/// first 12 characters. Most words are shorter; the cap keeps long domain
+/// labels from dominating the index.
+pub(crate) const MAX_GRAM: usize = 12;
+
+/// Shortest prefix looked up outside the name fields (and indexed by [`PREFIX3`]).
+pub(crate) const MIN_LONG_PREFIX: usize = 3;
 
 fn text_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
@@ -41,12 +49,12 @@ fn text_analyzer() -> TextAnalyzer {
         .build()
 }
 
-fn prefix_analyzer() -> TextAnalyzer {
+fn prefix_analyzer(min_chars: usize) -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(AsciiFoldingFilter)
         .filter(LowerCaser)
-        .filter(EdgeNgrams)
+        .filter(EdgeNgrams { min_chars })
         .build()
 }
 
@@ -59,7 +67,8 @@ fn lower_analyzer() -> TextAnalyzer {
 /// Registers our analysers on an index's tokenizer manager.
 pub(crate) fn register(manager: &TokenizerManager) {
     manager.register(TEXT, text_analyzer());
-    manager.register(PREFIX, prefix_analyzer());
+    manager.register(PREFIX, prefix_analyzer(1));
+    manager.register(PREFIX3, prefix_analyzer(MIN_LONG_PREFIX));
     manager.register(LOWER, lower_analyzer());
 }
 
@@ -95,21 +104,28 @@ pub(crate) fn gram(word: &str) -> &str {
     }
 }
 
-/// Token filter that replaces each token by its leading 1..=`MAX_GRAM` characters.
+/// Token filter that replaces each token by its leading
+/// `min_chars..=MAX_GRAM` characters (a shorter token yields nothing).
 #[derive(Clone, Copy)]
-struct EdgeNgrams;
+struct EdgeNgrams {
+    min_chars: usize,
+}
 
 impl TokenFilter for EdgeNgrams {
     type Tokenizer<T: Tokenizer> = EdgeNgramTokenizer<T>;
 
     fn transform<T: Tokenizer>(self, inner: T) -> EdgeNgramTokenizer<T> {
-        EdgeNgramTokenizer { inner }
+        EdgeNgramTokenizer {
+            inner,
+            min_chars: self.min_chars,
+        }
     }
 }
 
 #[derive(Clone)]
 struct EdgeNgramTokenizer<T> {
     inner: T,
+    min_chars: usize,
 }
 
 impl<T: Tokenizer> Tokenizer for EdgeNgramTokenizer<T> {
@@ -118,6 +134,7 @@ impl<T: Tokenizer> Tokenizer for EdgeNgramTokenizer<T> {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
         EdgeNgramStream {
             tail: self.inner.token_stream(text),
+            min_chars: self.min_chars,
             word: String::new(),
             ends: Vec::new(),
             next: 0,
@@ -128,6 +145,7 @@ impl<T: Tokenizer> Tokenizer for EdgeNgramTokenizer<T> {
 
 struct EdgeNgramStream<S> {
     tail: S,
+    min_chars: usize,
     /// The current whole token.
     word: String,
     /// Byte offsets in `word` where each prefix ends (on char boundaries).
@@ -157,7 +175,8 @@ impl<S: TokenStream> TokenStream for EdgeNgramStream<S> {
                 self.word
                     .char_indices()
                     .take(MAX_GRAM)
-                    .map(|(i, c)| i + c.len_utf8()),
+                    .map(|(i, c)| i + c.len_utf8())
+                    .skip(self.min_chars - 1),
             );
             self.next = 0;
             self.token.offset_from = whole.offset_from;
@@ -199,9 +218,13 @@ mod tests {
 
     #[test]
     fn prefix_emits_edge_ngrams_on_char_boundaries() {
-        assert_eq!(tokens(prefix_analyzer(), "Bö x"), ["b", "bo", "x"]);
+        assert_eq!(tokens(prefix_analyzer(1), "Bö x"), ["b", "bo", "x"]);
         let long = "a".repeat(30);
-        assert_eq!(tokens(prefix_analyzer(), &long).len(), MAX_GRAM);
+        assert_eq!(tokens(prefix_analyzer(1), &long).len(), MAX_GRAM);
+        assert_eq!(
+            tokens(prefix_analyzer(3), "Boston MA"),
+            ["bos", "bost", "bosto", "boston"]
+        );
     }
 
     #[test]

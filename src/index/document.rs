@@ -91,8 +91,9 @@ impl IndexDoc {
 
         let mut text = |field: super::schema::TextField, value: &str| {
             if !value.trim().is_empty() {
-                doc.add_text(field.words, value);
-                doc.add_text(field.prefixes, value);
+                for f in [field.words, field.prefixes].into_iter().flatten() {
+                    doc.add_text(f, value);
+                }
             }
         };
         text(f.name, &self.display_name);
@@ -125,9 +126,6 @@ impl IndexDoc {
             text(f.ident, value);
         }
 
-        if self.address.contains('@') {
-            doc.add_text(f.mail, analysis::lower(&self.address));
-        }
         doc.add_text(f.cn, analysis::lower(&self.display_name));
         if let Some(sn) = &self.surname {
             doc.add_text(f.sn, analysis::lower(sn));

@@ -2,7 +2,8 @@
 //! filters (`(cn=smi*)`, `(mail=*@example.org)`) on whole lower-cased
 //! attribute values.
 //!
-//! Each attribute has its own field holding the whole value as one term.
+//! Each attribute has a field holding the whole value as one term (`mail`
+//! is the key field itself, less the domain entries, which have no mailbox).
 //! A substring filter walks that field's term dictionary (distinct values,
 //! sorted; with an initial part, only the range that starts with it),
 //! keeps the values that match, and then looks those values up like any
@@ -13,13 +14,13 @@
 use std::collections::BTreeSet;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Query, TermQuery, TermSetQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Order, Term};
 
-use super::search::scope_filter;
+use super::search::scope_clause;
 use super::{IndexError, SearchIndex};
-use crate::domain::VisibilityScope;
+use crate::domain::{EntryKind, VisibilityScope};
 
 /// Most distinct values one substring filter may expand to.
 pub const MAX_EXPANSION: usize = 100_000;
@@ -51,7 +52,7 @@ pub struct Substrings<'a> {
 impl SearchIndex {
     fn attr_field(&self, attr: RawAttr) -> Field {
         match attr {
-            RawAttr::Mail => self.fields.mail,
+            RawAttr::Mail => self.fields.key,
             RawAttr::Cn => self.fields.cn,
             RawAttr::Sn => self.fields.sn,
             RawAttr::GivenName => self.fields.given,
@@ -68,6 +69,7 @@ impl SearchIndex {
     ) -> Result<Vec<String>, IndexError> {
         let term = Term::from_field_text(self.attr_field(attr), &fold(value));
         self.attr_keys(
+            attr,
             Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
             scope,
             limit,
@@ -136,19 +138,24 @@ impl SearchIndex {
             return Ok(Vec::new());
         }
         let terms = values.iter().map(|v| Term::from_field_text(field, v));
-        self.attr_keys(Box::new(TermSetQuery::new(terms)), scope, limit)
+        self.attr_keys(attr, Box::new(TermSetQuery::new(terms)), scope, limit)
     }
 
     fn attr_keys(
         &self,
+        attr: RawAttr,
         query: Box<dyn Query>,
         scope: &VisibilityScope,
         limit: usize,
     ) -> Result<Vec<String>, IndexError> {
-        let query: Box<dyn Query> = match scope_filter(&self.fields, scope) {
-            Some(filter) => Box::new(BooleanQuery::intersection(vec![query, filter])),
-            None => query,
-        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, query)];
+        clauses.extend(scope_clause(&self.fields, scope));
+        if attr == RawAttr::Mail {
+            let domain = Term::from_field_text(self.fields.kind, EntryKind::Domain.as_str());
+            let domain = TermQuery::new(domain, IndexRecordOption::Basic);
+            clauses.push((Occur::MustNot, Box::new(domain)));
+        }
+        let query = BooleanQuery::new(clauses);
         let collector = TopDocs::with_limit(limit.clamp(1, MAX_ATTR_RESULTS))
             .order_by_string_fast_field("key", Order::Asc);
         let hits = self

@@ -6,35 +6,37 @@
 //! AND over words w:
 //!   OR over text fields f (boost b_f):
 //!     exact   term(f, w)                      BM25 × b_f × EXACT
-//!     prefix  term(f_pfx, w[..20])            BM25 × b_f × PREFIX   last word, or w ≥ 3 chars
-//!     typo    fuzzy(f, w, d)                  const  b_f × TYPO     letters only, d = 1 (4–7), 2 (≥ 8)
+//!     prefix  term(f_pfx, w[..20])            const  b_f × PREFIX   last word, or w ≥ 3 chars;
+//!                                                                   names only if w < 3 chars
+//!     typo    term(f, t) for t near w         const  b_f × TYPO     letters only, d = 1 (4–7), 2 (≥ 8)
 //! AND filters (organisation, locality, kind, visibility)   score 0
 //! OR  key = whole text                                      KEY (someone pasted an address)
 //! ```
 //!
-//! A document that matches a word exactly also matches it as a prefix and
-//! within the typo distance, so it always collects a superset of the score a
-//! typo-only match gets in the same field: "smith" ranks Smith above Smyth.
-//! Fuzzy matches score a constant (tantivy gives every fuzzy hit 1.0), kept
-//! small so that a typo match never outranks an exact match in a field of
-//! the same or lower weight.
-
-use std::collections::BTreeMap;
-use std::ops::Bound;
+//! Typo clauses are added only when the query without them matches fewer
+//! than [`TYPO_FALLBACK`] entries (see there).
+//!
+//! A document that matches a word exactly also matches it as a prefix, and
+//! the constants are ordered EXACT > PREFIX > TYPO, so in any one field an
+//! exact match outranks a prefix match, which outranks a typo: "smith"
+//! ranks Smith above Smithson above Smyth. Typo matches score a small
+//! constant (tantivy's own fuzzy query also scores every hit 1.0), so a
+//! typo match never outranks an exact match in a field of the same or lower
+//! weight. The near terms are found once per query by walking each term
+//! dictionary with a Levenshtein automaton (transpositions count as one).
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
-    TermQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, DfaWrapper, FuzzyTermQuery, Occur, Query, TermQuery,
 };
-use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, Order, Searcher, Term};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use super::analysis::{self, MAX_TOKEN_BYTES};
 use super::cursor::{self, Position};
 use super::schema::Fields;
 use super::{IndexError, SearchIndex};
-use crate::domain::{EntryKind, OrgId, VisibilityScope};
+use crate::domain::{EntryKind, OrgId, Visibility, VisibilityScope};
 
 /// Most keys one page returns.
 pub const MAX_LIMIT: usize = 100;
@@ -48,12 +50,21 @@ pub const MAX_QUERY_BYTES: usize = 1024;
 /// Most distinct words in one query.
 pub const MAX_QUERY_WORDS: usize = 12;
 
-/// Non-last words shorter than this (in chars) match only exactly or by typo.
-const MIN_PREFIX_CHARS: usize = 3;
+/// Non-last words shorter than this (in chars) match only exactly or by
+/// typo; a last word this short matches as a prefix in names only.
+const MIN_PREFIX_CHARS: usize = analysis::MIN_LONG_PREFIX;
 const EXACT: f32 = 1.0;
 const PREFIX: f32 = 0.6;
 const TYPO: f32 = 0.2;
 const KEY: f32 = 20.0;
+/// Below this many exact and prefix matches (a default page), a text search
+/// runs again with typo tolerance. Typo matches rank after all exact and
+/// prefix matches, so above it they would only trail a full page; leaving
+/// them out keeps common words from fanning out into every near term, which
+/// is most of the cost of a query at a million entries.
+pub const TYPO_FALLBACK: usize = DEFAULT_LIMIT;
+/// Most near terms one word expands to per field by typo tolerance.
+const MAX_TYPO_TERMS: usize = 32;
 
 /// A search or browse request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,8 +151,15 @@ impl SearchIndex {
                 // No indexed term is that long, so the AND cannot match.
                 return Ok(SearchPage::default());
             }
-            let query = text_query(&self.fields, &q.text, &words, filters);
-            self.ranked(&searcher, &query, offset, limit, check)
+            let f = &self.fields;
+            let exact = text_query(f, &searcher, &q.text, &words, filters, false)?;
+            let page = self.ranked(&searcher, &exact, offset, limit, check)?;
+            if page.total >= TYPO_FALLBACK || !words.iter().any(|w| typo_distance(w) > 0) {
+                return Ok(page);
+            }
+            let filters = self::filters(f, q);
+            let tolerant = text_query(f, &searcher, &q.text, &words, filters, true)?;
+            self.ranked(&searcher, &tolerant, offset, limit, check)
         }
     }
 
@@ -167,48 +185,6 @@ impl SearchIndex {
         let end = offset + keys.len();
         let next = (end < total.min(MAX_RANKED_WINDOW) && !keys.is_empty())
             .then(|| cursor::encode(check, &Position::Offset(end)));
-        Ok(SearchPage { keys, next, total })
-    }
-
-    fn browse(
-        &self,
-        searcher: &Searcher,
-        filters: Vec<Box<dyn Query>>,
-        after: Option<String>,
-        limit: usize,
-        check: [u8; 8],
-    ) -> Result<SearchPage, IndexError> {
-        let base: Box<dyn Query> = if filters.is_empty() {
-            Box::new(AllQuery)
-        } else {
-            Box::new(BooleanQuery::intersection(filters))
-        };
-        let total = base
-            .count(searcher)
-            .map_err(IndexError::engine("counting"))?;
-        let query: Box<dyn Query> = match &after {
-            None => base,
-            Some(key) => Box::new(BooleanQuery::intersection(vec![
-                base,
-                Box::new(RangeQuery::new(
-                    Bound::Excluded(Term::from_field_text(self.fields.key, key)),
-                    Bound::Unbounded,
-                )),
-            ])),
-        };
-        let collector =
-            TopDocs::with_limit(limit + 1).order_by_string_fast_field("key", Order::Asc);
-        let hits = searcher
-            .search(&query, &collector)
-            .map_err(IndexError::engine("browsing"))?;
-        let mut keys: Vec<String> = hits.into_iter().filter_map(|(key, _)| key).collect();
-        let next = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last()
-                .map(|k| cursor::encode(check, &Position::After(k.clone())))
-        } else {
-            None
-        };
         Ok(SearchPage { keys, next, total })
     }
 }
@@ -239,133 +215,202 @@ fn term(field: Field, text: &str) -> Box<dyn Query> {
     ))
 }
 
+/// Boolean clauses, as tantivy's `BooleanQuery` takes them.
+pub(crate) type Clauses = Vec<(Occur, Box<dyn Query>)>;
+
 /// The exact, unscored restrictions: the query's filters and the caller's scope.
-pub(crate) fn filters(f: &Fields, q: &SearchQuery) -> Vec<Box<dyn Query>> {
-    let mut out = scope_filter(f, &q.scope).into_iter().collect::<Vec<_>>();
+pub(crate) fn filters(f: &Fields, q: &SearchQuery) -> Clauses {
+    let mut out: Clauses = scope_clause(f, &q.scope).into_iter().collect();
     if let Some(org) = &q.organisation {
-        out.push(term(f.org_id, org.as_str()));
+        out.push((Occur::Must, term(f.org_id, org.as_str())));
     }
     if let Some(locality) = &q.locality {
         let locality = analysis::lower(locality);
         if !locality.is_empty() {
-            out.push(term(f.locality, &locality));
+            out.push((Occur::Must, term(f.locality, &locality)));
         }
     }
     if let Some(kind) = q.kind {
-        out.push(term(f.kind, kind.as_str()));
+        out.push((Occur::Must, term(f.kind, kind.as_str())));
     }
     out
 }
 
-/// What `scope` lets a caller see, as a query; `None` when it sees everything.
-pub(crate) fn scope_filter(f: &Fields, scope: &VisibilityScope) -> Option<Box<dyn Query>> {
-    let public = || term(f.visibility, crate::domain::Visibility::Public.as_str());
+/// What `scope` hides from a caller, as a clause; `None` when it sees everything.
+///
+/// "Public, or internal of my organisation" is written as "not (internal
+/// and not mine)": the union it replaces would visit every public document
+/// in every search, while the exclusion only looks up the internal ones.
+pub(crate) fn scope_clause(f: &Fields, scope: &VisibilityScope) -> Option<(Occur, Box<dyn Query>)> {
+    let visibility = |v: Visibility| term(f.visibility, v.as_str());
     match scope {
         VisibilityScope::All => None,
-        VisibilityScope::PublicOnly => Some(public()),
-        VisibilityScope::PublicAnd(org) => Some(Box::new(BooleanQuery::union(vec![
-            public(),
-            term(f.org_id, org.as_str()),
-        ]))),
+        VisibilityScope::PublicOnly => Some((Occur::Must, visibility(Visibility::Public))),
+        VisibilityScope::PublicAnd(org) => {
+            let others_internal = BooleanQuery::new(vec![
+                (Occur::Must, visibility(Visibility::Internal)),
+                (Occur::MustNot, term(f.org_id, org.as_str())),
+            ]);
+            Some((Occur::MustNot, Box::new(others_internal)))
+        }
     }
 }
 
 fn text_query(
     f: &Fields,
+    searcher: &Searcher,
     text: &str,
     words: &[String],
-    filters: Vec<Box<dyn Query>>,
-) -> BooleanQuery {
+    filters: Clauses,
+    typos: bool,
+) -> Result<BooleanQuery, IndexError> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for (i, word) in words.iter().enumerate() {
-        clauses.push((Occur::Must, word_query(f, word, i + 1 == words.len())));
+        let matches = word_query(f, searcher, word, i + 1 == words.len(), typos)?;
+        clauses.push((Occur::Must, matches));
     }
-    for filter in filters {
-        clauses.push((Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))));
+    for (occur, filter) in filters {
+        let filter = match occur {
+            Occur::Must => constant(filter, 0.0),
+            _ => filter,
+        };
+        clauses.push((occur, filter));
     }
     // Someone pasted a whole address or domain: put that entry first.
     let whole = analysis::lower(text);
     if whole.contains(['@', '.']) {
-        let exact = TermQuery::new(
-            Term::from_field_text(f.key, &whole),
-            IndexRecordOption::Basic,
-        );
-        clauses.push((
-            Occur::Should,
-            Box::new(ConstScoreQuery::new(Box::new(exact), KEY)),
-        ));
+        clauses.push((Occur::Should, constant(term(f.key, &whole), KEY)));
     }
-    BooleanQuery::new(clauses)
+    Ok(BooleanQuery::new(clauses))
+}
+
+fn constant(query: Box<dyn Query>, score: f32) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(query, score))
 }
 
 /// Matches `word` in any text field, scored by where and how well it matched.
-fn word_query(f: &Fields, word: &str, last: bool) -> Box<dyn Query> {
+///
+/// Only exact matches are scored with BM25; prefix and typo matches score a
+/// constant per field. Scoring is most of the cost of a query (every
+/// posting of every clause is scored), and BM25 adds little to a prefix
+/// match, whose length and rarity say nothing about the word that was meant.
+fn word_query(
+    f: &Fields,
+    searcher: &Searcher,
+    word: &str,
+    last: bool,
+    typos: bool,
+) -> Result<Box<dyn Query>, IndexError> {
     let chars = word.chars().count();
-    let prefix = last || chars >= MIN_PREFIX_CHARS;
-    // Typos in numbers (postal codes, identifiers) find somebody else.
-    let distance = if word.chars().any(|c| c.is_numeric()) {
-        0
+    let short = chars < MIN_PREFIX_CHARS;
+    let prefix = last || !short;
+    let distance = if typos { typo_distance(word) } else { 0 };
+    let dfa = if distance > 0 {
+        let query = FuzzyTermQuery::new(Term::from_field_text(f.key, word), distance, true);
+        Some(
+            query
+                .automaton()
+                .map_err(IndexError::engine("building a typo automaton"))?,
+        )
     } else {
-        match chars {
-            0..=3 => 0,
-            4..=7 => 1,
-            _ => 2,
-        }
+        None
     };
     let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let mut push = |q: Box<dyn Query>, boost: f32| {
-        should.push((Occur::Should, Box::new(BoostQuery::new(q, boost))));
-    };
     for field in f.text() {
-        let exact = TermQuery::new(
-            Term::from_field_text(field.words, word),
-            IndexRecordOption::WithFreqs,
-        );
-        push(Box::new(exact), field.boost * EXACT);
-        if prefix {
-            let gram = TermQuery::new(
-                Term::from_field_text(field.prefixes, analysis::gram(word)),
+        if let Some(words) = field.words {
+            let exact = TermQuery::new(
+                Term::from_field_text(words, word),
                 IndexRecordOption::WithFreqs,
             );
-            push(Box::new(gram), field.boost * PREFIX);
+            let exact = BoostQuery::new(Box::new(exact), field.boost * EXACT);
+            should.push((Occur::Should, Box::new(exact)));
+            if let Some(dfa) = dfa.as_ref().filter(|_| field.fuzzy) {
+                for near in typo_terms(searcher, words, dfa, word)? {
+                    let typo = constant(term(words, &near), field.boost * TYPO);
+                    should.push((Occur::Should, typo));
+                }
+            }
         }
-        if distance > 0 && field.fuzzy {
-            let typo =
-                FuzzyTermQuery::new(Term::from_field_text(field.words, word), distance, true);
-            push(Box::new(typo), field.boost * TYPO);
+        if let Some(prefixes) = field
+            .prefixes
+            .filter(|_| prefix && (field.short_prefix || !short))
+        {
+            let gram = constant(term(prefixes, analysis::gram(word)), field.boost * PREFIX);
+            should.push((Occur::Should, gram));
         }
     }
-    Box::new(BooleanQuery::new(should))
+    Ok(Box::new(BooleanQuery::new(should)))
 }
 
-/// Reads the keys of hits from the `key` fast field, keeping their order.
+/// How many edits a typo match of `word` may have: 0 for short words and
+/// numbers (a typo in a postal code or an identifier finds somebody else).
+fn typo_distance(word: &str) -> u8 {
+    if word.chars().any(char::is_numeric) {
+        return 0;
+    }
+    match word.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+/// The terms of `field` within the typo automaton's distance of `word`,
+/// other than `word` itself, over all segments (at most [`MAX_TYPO_TERMS`]).
+///
+/// Expanding here, instead of running tantivy's `FuzzyTermQuery`, lets one
+/// automaton serve every field and turns each near term into an ordinary
+/// posting list; the fuzzy query materialises a bitset of the whole segment
+/// per field, which at a million documents costs more than the search.
+fn typo_terms(
+    searcher: &Searcher,
+    field: Field,
+    dfa: &DfaWrapper,
+    word: &str,
+) -> Result<Vec<String>, IndexError> {
+    let mut near: Vec<String> = Vec::new();
+    for segment in searcher.segment_readers() {
+        let inverted = segment
+            .inverted_index(field)
+            .map_err(IndexError::engine("reading a term dictionary"))?;
+        let mut stream = inverted
+            .terms()
+            .search(dfa)
+            .into_stream()
+            .map_err(IndexError::io("reading a term dictionary"))?;
+        while stream.advance() {
+            let Ok(term) = std::str::from_utf8(stream.key()) else {
+                continue;
+            };
+            if term != word && !near.iter().any(|n| n == term) {
+                if near.len() == MAX_TYPO_TERMS {
+                    return Ok(near);
+                }
+                near.push(term.to_owned());
+            }
+        }
+    }
+    Ok(near)
+}
+
+/// Reads the keys of hits from the document store, keeping their order.
+///
+/// The store (LZ4 blocks, cached per searcher) is cheaper here than the
+/// `key` fast field, whose dictionary blocks are zstd-compressed and cost a
+/// fresh decompression context per lookup.
 pub(crate) fn keys_of(
     searcher: &Searcher,
     key: Field,
     hits: impl Iterator<Item = DocAddress>,
 ) -> Result<Vec<String>, IndexError> {
-    let hits: Vec<DocAddress> = hits.collect();
-    let mut by_segment: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, hit) in hits.iter().enumerate() {
-        by_segment.entry(hit.segment_ord).or_default().push(i);
-    }
-    let name = searcher.schema().get_field_name(key).to_owned();
-    let mut keys = vec![String::new(); hits.len()];
-    for (segment, positions) in by_segment {
-        let column = searcher
-            .segment_reader(segment)
-            .fast_fields()
-            .str(&name)
+    let mut keys = Vec::new();
+    for hit in hits {
+        let doc: TantivyDocument = searcher
+            .doc(hit)
             .map_err(IndexError::engine("reading keys"))?;
-        let Some(column) = column else { continue };
-        for i in positions {
-            if let Some(ord) = column.ords().first(hits[i].doc_id) {
-                column
-                    .ord_to_str(ord, &mut keys[i])
-                    .map_err(IndexError::io("reading keys"))?;
-            }
+        if let Some(k) = doc.get_first(key).and_then(|v| v.as_str()) {
+            keys.push(k.to_owned());
         }
     }
-    keys.retain(|k| !k.is_empty());
     Ok(keys)
 }

@@ -95,12 +95,46 @@ fn search_index_is_send_and_sync() {
 }
 
 #[test]
-fn exact_ranks_before_typo() {
+fn exact_ranks_before_prefix_before_typo() {
     let index = clinic();
+    assert_eq!(find(&index, "smith"), [key("jsmith"), key("asmyth")]);
+    assert_eq!(find(&index, "Smyth"), [key("asmyth"), key("jsmith")]);
+
+    let index = index_of(vec![
+        doc("a", "Ann", "Smyth"),
+        doc("b", "Bob", "Smithson"),
+        doc("c", "Cat", "Smith"),
+        doc("d", "Dan", "Smit"),
+    ]);
     let hits = find(&index, "smith");
-    assert_eq!(hits, [key("jsmith"), key("asmyth")]);
-    let hits = find(&index, "Smyth");
-    assert_eq!(hits, [key("asmyth"), key("jsmith")]);
+    // Exact, then prefix, then the two typos (which tie).
+    assert_eq!(hits[..2], [key("c"), key("b")]);
+    let mut typos = hits[2..].to_vec();
+    typos.sort();
+    assert_eq!(typos, [key("a"), key("d")]);
+}
+
+#[test]
+fn typo_matches_are_a_fallback_for_few_exact_matches() {
+    let mut docs: Vec<IndexDoc> = (0..TYPO_FALLBACK)
+        .map(|i| doc(&format!("s{i:03}"), "Sam", "Smith"))
+        .collect();
+    docs.push(doc("jon", "Jon", "Smith"));
+    docs.push(doc("smyth", "Sam", "Smyth"));
+    let index = index_of(docs);
+    // Plenty of exact matches: no typo matches, and the total says so.
+    let page = index
+        .search(&SearchQuery::text("smith", VisibilityScope::All))
+        .unwrap();
+    assert_eq!(page.total, TYPO_FALLBACK + 1);
+    // Few exact matches: typo matches follow them.
+    let page = index
+        .search(&SearchQuery::text("smyth", VisibilityScope::All))
+        .unwrap();
+    assert_eq!(page.keys[0], key("smyth"));
+    assert_eq!(page.total, TYPO_FALLBACK + 2);
+    // The fallback looks at the whole query, not word by word.
+    assert_eq!(find(&index, "jon smyth"), [key("jon")]);
 }
 
 #[test]
@@ -146,11 +180,13 @@ fn typo_distance_depends_on_word_length() {
 }
 
 #[test]
-fn identifiers_match_bare_qualified_and_by_prefix() {
+fn identifiers_match_bare_and_qualified_but_whole() {
     let index = clinic();
-    for q in ["1234567893", "NPI:1234567893", "npi 1234567893", "123456"] {
+    for q in ["1234567893", "NPI:1234567893", "npi 1234567893"] {
         assert_eq!(find(&index, q), [key("mjones")], "{q}");
     }
+    // Identifiers are pasted, not typed: no prefix matches, no typos.
+    assert!(find(&index, "123456").is_empty());
 }
 
 #[test]
@@ -260,9 +296,10 @@ fn page_through(index: &SearchIndex, mut q: SearchQuery) -> (Vec<String>, usize)
 
 #[test]
 fn paging_returns_every_key_exactly_once() {
+    // 11 Smiths (too few to skip typo matches) and 42 Smyths.
     let docs: Vec<IndexDoc> = (0..53)
         .map(|i| {
-            let surname = if i % 2 == 0 { "Smith" } else { "Smyth" };
+            let surname = if i % 5 == 0 { "Smith" } else { "Smyth" };
             doc(&format!("p{i:03}"), "Lee", surname)
         })
         .collect();
@@ -275,6 +312,16 @@ fn paging_returns_every_key_exactly_once() {
         assert_eq!(keys.len(), 53, "{text:?}");
         assert_eq!(unique.len(), 53, "{text:?}");
         assert_eq!(pages, 6, "{text:?}");
+        if text == "smith" {
+            // Exact matches on the first pages, typo matches after them.
+            let smiths: Vec<String> = (0..53)
+                .step_by(5)
+                .map(|i| key(&format!("p{i:03}")))
+                .collect();
+            let mut first = keys[..11].to_vec();
+            first.sort();
+            assert_eq!(first, smiths);
+        }
     }
     // Browsing is in key order.
     let mut q = SearchQuery::text("", VisibilityScope::All);
