@@ -13,6 +13,7 @@ use std::ops::Bound;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::query::{AllQuery, BooleanQuery, Occur};
+use tantivy::schema::Field;
 use tantivy::{DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::cursor::{self, Position};
@@ -32,12 +33,8 @@ impl SearchIndex {
         if !filters.iter().any(|(occur, _)| *occur == Occur::Must) {
             filters.push((Occur::Must, Box::new(AllQuery)));
         }
-        let collector = KeyOrder {
-            field: searcher.schema().get_field_name(self.fields.key).to_owned(),
-            after,
-            // One more than a page tells whether there is a next page.
-            keep: limit + 1,
-        };
+        // One more than a page tells whether there is a next page.
+        let collector = KeyOrder::new(searcher, self.fields.key, after, limit + 1);
         let (total, mut keys) = searcher
             .search(&BooleanQuery::new(filters), &collector)
             .map_err(IndexError::engine("browsing"))?;
@@ -53,10 +50,20 @@ impl SearchIndex {
 }
 
 /// Counts matches and keeps the `keep` smallest keys greater than `after`.
-struct KeyOrder {
+pub(crate) struct KeyOrder {
     field: String,
     after: Option<String>,
     keep: usize,
+}
+
+impl KeyOrder {
+    pub fn new(searcher: &Searcher, key: Field, after: Option<String>, keep: usize) -> KeyOrder {
+        KeyOrder {
+            field: searcher.schema().get_field_name(key).to_owned(),
+            after,
+            keep,
+        }
+    }
 }
 
 impl Collector for KeyOrder {
@@ -104,7 +111,7 @@ impl Collector for KeyOrder {
     }
 }
 
-struct SegmentKeyOrder {
+pub(crate) struct SegmentKeyOrder {
     column: Option<StrColumn>,
     min_ord: u64,
     keep: usize,

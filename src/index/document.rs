@@ -100,9 +100,9 @@ impl IndexDoc {
         // Given name and surname usually repeat the display name; index them
         // again only when they add words, so a name's term frequency and
         // length stay comparable between entries that do and do not set them.
-        let shown = self.display_name.to_lowercase();
+        let shown = words_of(&self.display_name);
         for part in [&self.given_name, &self.surname].into_iter().flatten() {
-            if !shown.contains(&part.to_lowercase()) {
+            if !words_of(part).iter().all(|w| shown.contains(w)) {
                 text(f.name, part);
             }
         }
@@ -135,6 +135,15 @@ impl IndexDoc {
         }
         doc
     }
+}
+
+/// The lower-cased words of a value, split as the text analyser splits them.
+fn words_of(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@
 
 use std::collections::BTreeSet;
 
-use tantivy::collector::TopDocs;
+use tantivy::Term;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{Order, Term};
 
+use super::browse::KeyOrder;
 use super::search::scope_clause;
 use super::{IndexError, SearchIndex};
 use crate::domain::{EntryKind, VisibilityScope};
@@ -124,13 +124,13 @@ impl SearchIndex {
                 if !value.starts_with(&initial) {
                     break;
                 }
-                if matches(&value[initial.len()..], &any, &last) && !values.contains(value) {
-                    if values.len() == MAX_EXPANSION {
+                if matches(&value[initial.len()..], &any, &last) {
+                    values.insert(value.to_owned());
+                    if values.len() > MAX_EXPANSION {
                         return Err(IndexError::TooBroad {
                             limit: MAX_EXPANSION,
                         });
                     }
-                    values.insert(value.to_owned());
                 }
             }
         }
@@ -156,14 +156,17 @@ impl SearchIndex {
             clauses.push((Occur::MustNot, Box::new(domain)));
         }
         let query = BooleanQuery::new(clauses);
-        let collector = TopDocs::with_limit(limit.clamp(1, MAX_ATTR_RESULTS))
-            .order_by_string_fast_field("key", Order::Asc);
-        let hits = self
-            .reader
-            .searcher()
+        let searcher = self.reader.searcher();
+        let collector = KeyOrder::new(
+            &searcher,
+            self.fields.key,
+            None,
+            limit.clamp(1, MAX_ATTR_RESULTS),
+        );
+        let (_, keys) = searcher
             .search(&query, &collector)
             .map_err(IndexError::engine("matching an attribute"))?;
-        Ok(hits.into_iter().filter_map(|(key, _)| key).collect())
+        Ok(keys)
     }
 }
 

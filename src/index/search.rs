@@ -6,7 +6,7 @@
 //! AND over words w:
 //!   OR over text fields f (boost b_f):
 //!     exact   term(f, w)                      BM25 × b_f × EXACT
-//!     prefix  term(f_pfx, w[..20])            const  b_f × PREFIX   last word, or w ≥ 3 chars;
+//!     prefix  term(f_pfx, w[..12])            const  b_f × PREFIX   last word, or w ≥ 3 chars;
 //!                                                                   names only if w < 3 chars
 //!     typo    term(f, t) for t near w         const  b_f × TYPO     letters only, d = 1 (4–7), 2 (≥ 8)
 //! AND filters (organisation, locality, kind, visibility)   score 0
@@ -87,7 +87,7 @@ pub struct SearchQuery {
 
 impl SearchQuery {
     /// A first-page text query with no filters.
-    pub fn text(text: impl Into<String>, scope: VisibilityScope) -> SearchQuery {
+    pub fn new(text: impl Into<String>, scope: VisibilityScope) -> SearchQuery {
         SearchQuery {
             text: text.into(),
             organisation: None,
@@ -107,7 +107,8 @@ pub struct SearchPage {
     pub keys: Vec<String>,
     /// Cursor for the next page; `None` on the last one.
     pub next: Option<String>,
-    /// How many entries match in all (exact at the time of the search).
+    /// How many entries match in all, counted exactly at the time of the
+    /// search (typo matches count only when the search fell back to them).
     pub total: usize,
 }
 

@@ -51,7 +51,7 @@ fn find(index: &SearchIndex, text: &str) -> Vec<String> {
 }
 
 fn search_all(index: &SearchIndex, text: &str, scope: VisibilityScope) -> Vec<String> {
-    index.search(&SearchQuery::text(text, scope)).unwrap().keys
+    index.search(&SearchQuery::new(text, scope)).unwrap().keys
 }
 
 fn key(local: &str) -> String {
@@ -124,12 +124,12 @@ fn typo_matches_are_a_fallback_for_few_exact_matches() {
     let index = index_of(docs);
     // Plenty of exact matches: no typo matches, and the total says so.
     let page = index
-        .search(&SearchQuery::text("smith", VisibilityScope::All))
+        .search(&SearchQuery::new("smith", VisibilityScope::All))
         .unwrap();
     assert_eq!(page.total, TYPO_FALLBACK + 1);
     // Few exact matches: typo matches follow them.
     let page = index
-        .search(&SearchQuery::text("smyth", VisibilityScope::All))
+        .search(&SearchQuery::new("smyth", VisibilityScope::All))
         .unwrap();
     assert_eq!(page.keys[0], key("smyth"));
     assert_eq!(page.total, TYPO_FALLBACK + 2);
@@ -212,7 +212,7 @@ fn addresses_match_by_words_and_whole() {
 fn filters_are_exact() {
     let index = clinic();
     let q = |f: &dyn Fn(&mut SearchQuery)| {
-        let mut q = SearchQuery::text("cardiology", VisibilityScope::All);
+        let mut q = SearchQuery::new("cardiology", VisibilityScope::All);
         f(&mut q);
         let mut keys = index.search(&q).unwrap().keys;
         keys.sort();
@@ -264,7 +264,7 @@ fn internal_entries_never_leak_to_the_public() {
         VisibilityScope::All,
     ] {
         for text in ["smith", "", "pat smi", "smyth", "example"] {
-            let mut q = SearchQuery::text(text, scope.clone());
+            let mut q = SearchQuery::new(text, scope.clone());
             q.limit = 100;
             let page = index.search(&q).unwrap();
             let got: HashSet<String> = page.keys.iter().cloned().collect();
@@ -305,7 +305,7 @@ fn paging_returns_every_key_exactly_once() {
         .collect();
     let index = index_of(docs);
     for text in ["smith", "lee", ""] {
-        let mut q = SearchQuery::text(text, VisibilityScope::All);
+        let mut q = SearchQuery::new(text, VisibilityScope::All);
         q.limit = 10;
         let (keys, pages) = page_through(&index, q);
         let unique: HashSet<&String> = keys.iter().collect();
@@ -324,7 +324,7 @@ fn paging_returns_every_key_exactly_once() {
         }
     }
     // Browsing is in key order.
-    let mut q = SearchQuery::text("", VisibilityScope::All);
+    let mut q = SearchQuery::new("", VisibilityScope::All);
     q.limit = 7;
     let (keys, _) = page_through(&index, q);
     let mut sorted = keys.clone();
@@ -340,7 +340,7 @@ fn cursors_belong_to_their_query() {
             .collect(),
     );
     for text in ["smith", ""] {
-        let mut q = SearchQuery::text(text, VisibilityScope::All);
+        let mut q = SearchQuery::new(text, VisibilityScope::All);
         q.limit = 5;
         let next = index.search(&q).unwrap().next.expect("more pages");
         // Page size may change between pages.
@@ -348,11 +348,11 @@ fn cursors_belong_to_their_query() {
         q.limit = 3;
         assert_eq!(index.search(&q).unwrap().keys.len(), 3);
         let others = [
-            SearchQuery::text("sam", VisibilityScope::All),
-            SearchQuery::text(text, VisibilityScope::PublicOnly),
+            SearchQuery::new("sam", VisibilityScope::All),
+            SearchQuery::new(text, VisibilityScope::PublicOnly),
             SearchQuery {
                 kind: Some(EntryKind::Person),
-                ..SearchQuery::text(text, VisibilityScope::All)
+                ..SearchQuery::new(text, VisibilityScope::All)
             },
         ];
         for mut other in others {
@@ -361,7 +361,7 @@ fn cursors_belong_to_their_query() {
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{other:?}");
         }
     }
-    let mut q = SearchQuery::text("smith", VisibilityScope::All);
+    let mut q = SearchQuery::new("smith", VisibilityScope::All);
     q.cursor = Some("not a cursor".into());
     assert_eq!(
         index.search(&q).unwrap_err().kind(),
@@ -372,7 +372,7 @@ fn cursors_belong_to_their_query() {
 #[test]
 fn browse_with_filters_and_totals() {
     let index = clinic();
-    let mut q = SearchQuery::text("  ", VisibilityScope::All);
+    let mut q = SearchQuery::new("  ", VisibilityScope::All);
     let page = index.search(&q).unwrap();
     assert_eq!(page.total, 5);
     assert_eq!(page.keys.len(), 5);
@@ -630,7 +630,7 @@ fn odd_query_strings_never_panic() {
                     locality,
                     limit,
                     cursor: Some(text.clone()).filter(|t| t.len() < 20),
-                    ..SearchQuery::text("", scope.clone())
+                    ..SearchQuery::new("", scope.clone())
                 };
                 match index.search(&q) {
                     Ok(page) => assert!(page.keys.len() <= MAX_LIMIT),
@@ -650,7 +650,7 @@ fn odd_query_strings_never_panic() {
         }
     }
     // The limits themselves are errors of the right kind.
-    let q = SearchQuery::text("a".repeat(10_240), VisibilityScope::All);
+    let q = SearchQuery::new("a".repeat(10_240), VisibilityScope::All);
     assert_eq!(
         index.search(&q).unwrap_err().kind(),
         ErrorKind::InvalidInput
@@ -672,4 +672,57 @@ fn error_kinds() {
         .kind(),
         ErrorKind::Conflict
     );
+}
+
+#[test]
+fn given_name_inside_a_longer_display_word_is_still_indexed() {
+    let index = index_of(vec![with(doc("jo", "Ann", "Smith"), |d| {
+        d.display_name = "Dr. Joanne Smith".into();
+    })]);
+    assert_eq!(find(&index, "ann smith"), [key("jo")]);
+    assert_eq!(find(&index, "joanne"), [key("jo")]);
+}
+
+#[test]
+fn browse_pages_by_key_while_entries_change() {
+    let index = index_of(
+        (0..10)
+            .map(|i| doc(&format!("k{i}"), "Kim", "Lee"))
+            .collect(),
+    );
+    let mut q = SearchQuery::new("", VisibilityScope::All);
+    q.limit = 4;
+    let first = index.search(&q).unwrap();
+    assert_eq!(first.keys, [key("k0"), key("k1"), key("k2"), key("k3")]);
+    // One entry before the cursor and one after it appear; one after it goes.
+    index
+        .apply(
+            vec![
+                IndexOp::Upsert(doc("k00", "Kim", "Lee")),
+                IndexOp::Upsert(doc("k55", "Kim", "Lee")),
+                IndexOp::Remove(key("k4")),
+            ],
+            ChangeSeq(2),
+        )
+        .unwrap();
+    q.cursor = first.next;
+    let second = index.search(&q).unwrap();
+    // Byte order: "k55@…" sorts before "k5@…".
+    assert_eq!(second.keys, [key("k55"), key("k5"), key("k6"), key("k7")]);
+    assert_eq!(
+        second.total, 11,
+        "the total counts every match, not only those ahead"
+    );
+}
+
+#[test]
+fn overlong_words_match_nothing() {
+    let index = clinic();
+    let page = index
+        .search(&SearchQuery::new(
+            format!("john {}", "x".repeat(80)),
+            VisibilityScope::All,
+        ))
+        .unwrap();
+    assert_eq!(page, SearchPage::default());
 }
