@@ -15,22 +15,35 @@ pub struct IndexDoc {
     pub key: String,
     /// The address as its owner wrote it.
     pub address: String,
+    /// The name shown for the entry (a person's full name, a service's title).
     pub display_name: String,
+    /// Given name, searched as a name (and the LDAP `givenName`).
     pub given_name: Option<String>,
+    /// Surname, searched as a name (and the LDAP `sn`).
     pub surname: Option<String>,
+    /// The owning organisation's id: filtered on, and decides who sees internal entries.
     pub organisation_id: Option<String>,
     /// The organisation's display name, searched like any other text.
     pub organisation_name: Option<String>,
+    /// Department or unit; searched with title, profession and specialty.
     pub unit: Option<String>,
+    /// Title ("MD", "Head of Cardiology"), searched with the role fields.
     pub title: Option<String>,
+    /// Profession ("Physician"), searched with the role fields.
     pub profession: Option<String>,
+    /// Specialty ("Cardiology"), searched with the role fields.
     pub specialty: Option<String>,
+    /// City or town: searched, and the value of the exact locality filter.
     pub locality: Option<String>,
+    /// Region or state; searched with locality and postal code.
     pub region: Option<String>,
+    /// Postal code, searched with locality and region (exactly: no typos).
     pub postal_code: Option<String>,
     /// Identifier values, bare and scheme-qualified (`1234567893`, `NPI:1234567893`).
     pub identifiers: Vec<String>,
+    /// Filtered on exactly.
     pub kind: EntryKind,
+    /// Internal entries are only found by callers whose scope includes them.
     pub visibility: Visibility,
 }
 

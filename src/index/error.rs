@@ -15,7 +15,10 @@ pub enum IndexError {
     InvalidCursor(&'static str),
     /// An LDAP substring filter would expand to more terms than we are willing to union.
     #[error("filter too broad: more than {limit} distinct values match")]
-    TooBroad { limit: usize },
+    TooBroad {
+        /// The most distinct values a filter may expand to.
+        limit: usize,
+    },
     /// A [`BulkWriter`](super::BulkWriter) holds the writer; try again when the rebuild is done.
     #[error("a rebuild of the index is in progress")]
     Busy,
@@ -26,13 +29,17 @@ pub enum IndexError {
     /// committed: two catch-up loops are racing, or the caller lost its place.
     #[error("change {up_to} is older than the applied change {applied}")]
     Stale {
+        /// What the index has committed.
         applied: ChangeSeq,
+        /// What the caller tried to record.
         up_to: ChangeSeq,
     },
     /// Reading or writing the index directory failed.
     #[error("index i/o failure while {context}")]
     Io {
+        /// What the index was doing.
         context: &'static str,
+        /// The underlying failure.
         #[source]
         source: std::io::Error,
     },
@@ -40,7 +47,9 @@ pub enum IndexError {
     /// its type is deliberately not part of this module's API.
     #[error("search engine failure while {context}")]
     Engine {
+        /// What the index was doing.
         context: &'static str,
+        /// The engine's error, for the log.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

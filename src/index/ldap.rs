@@ -44,8 +44,11 @@ pub enum RawAttr {
 /// `initial`, then contains each of `any` in order, then ends with `last`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Substrings<'a> {
+    /// What the value starts with (`smi` in `smi*`).
     pub initial: Option<&'a str>,
+    /// What it contains after that, in order (`mit` in `*mit*`).
     pub any: &'a [&'a str],
+    /// What it ends with (`son` in `*son`).
     pub last: Option<&'a str>,
 }
 
