@@ -726,3 +726,34 @@ fn overlong_words_match_nothing() {
         .unwrap();
     assert_eq!(page, SearchPage::default());
 }
+
+#[test]
+fn an_index_in_use_is_never_wiped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SearchIndex::open(dir.path()).unwrap();
+    first
+        .apply(
+            vec![IndexOp::Upsert(doc("a", "Ada", "Lovelace"))],
+            ChangeSeq(7),
+        )
+        .unwrap();
+    // Another process with another schema version comes along…
+    let meta = dir.path().join("meta.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let old = format!("\\\"schema\\\":{}", schema::SCHEMA_VERSION);
+    std::fs::write(&meta, text.replace(&old, "\\\"schema\\\":0")).unwrap();
+    let files = || {
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = files();
+    let err = SearchIndex::open(dir.path()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    // …and the first one's files are all still there.
+    assert_eq!(files(), before);
+    assert_eq!(find(&first, "lovelace"), [key("a")]);
+}
