@@ -9,8 +9,8 @@
 //!     prefix  term(f_pfx, w[..12])            const  b_f × PREFIX   last word, or w ≥ 3 chars;
 //!                                                                   names only if w < 3 chars
 //!     typo    term(f, t) for t near w         const  b_f × TYPO     letters only, d = 1 (4–7), 2 (≥ 8)
+//!   OR key = whole text                                     KEY (someone pasted an address)
 //! AND filters (organisation, locality, kind, visibility)   score 0
-//! OR  key = whole text                                      KEY (someone pasted an address)
 //! ```
 //!
 //! Typo clauses are added only when the query without them matches fewer
@@ -265,10 +265,24 @@ fn text_query(
     filters: Clauses,
     typos: bool,
 ) -> Result<BooleanQuery, IndexError> {
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut clauses: Clauses = Vec::new();
     for (i, word) in words.iter().enumerate() {
         let matches = word_query(f, searcher, word, i + 1 == words.len(), typos)?;
         clauses.push((Occur::Must, matches));
+    }
+    // Someone pasted a whole address or domain: that entry matches even if
+    // some of its words would not (a short word like "jo" in "jo.li@mx.org"
+    // is not looked up as a prefix), and comes first.
+    let whole = analysis::lower(text);
+    if whole.contains(['@', '.']) {
+        let by_words = BooleanQuery::new(clauses);
+        clauses = vec![(
+            Occur::Must,
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Should, Box::new(by_words) as Box<dyn Query>),
+                (Occur::Should, constant(term(f.key, &whole), KEY)),
+            ])),
+        )];
     }
     for (occur, filter) in filters {
         let filter = match occur {
@@ -276,11 +290,6 @@ fn text_query(
             _ => filter,
         };
         clauses.push((occur, filter));
-    }
-    // Someone pasted a whole address or domain: put that entry first.
-    let whole = analysis::lower(text);
-    if whole.contains(['@', '.']) {
-        clauses.push((Occur::Should, constant(term(f.key, &whole), KEY)));
     }
     Ok(BooleanQuery::new(clauses))
 }

@@ -206,6 +206,16 @@ fn addresses_match_by_words_and_whole() {
         key("alice.smith")
     );
     assert_eq!(find(&index, "bob@exam").len(), 1);
+
+    // Short words are not prefixes, but a pasted address still finds its entry…
+    let index = index_of(vec![with(doc("jo.li", "Joanna", "Liang"), |d| {
+        d.key = "jo.li@mx.org".into();
+        d.address = "Jo.Li@mx.org".into();
+        d.visibility = Visibility::Internal;
+    })]);
+    assert_eq!(find(&index, "Jo.Li@MX.org"), ["jo.li@mx.org"]);
+    // …within the caller's scope.
+    assert!(search_all(&index, "jo.li@mx.org", VisibilityScope::PublicOnly).is_empty());
 }
 
 #[test]
