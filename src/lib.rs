@@ -15,11 +15,16 @@
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
+pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod domain;
 pub mod error;
 pub mod formats;
-pub mod telemetry;
+pub mod index;
 pub mod pki;
+pub mod seed;
 pub mod storage;
+pub mod telemetry;
