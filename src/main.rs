@@ -1,1 +1,15 @@
-fn main() {}
+//! The `ccdir` binary: parse the command line and hand over.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = ccdir::cli::Cli::parse();
+    match ccdir::app::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ccdir: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

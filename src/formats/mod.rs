@@ -68,7 +68,10 @@ impl FromStr for Format {
 }
 
 /// Reads every row of `input` in `format`.
-pub fn read(format: Format, input: impl BufRead + 'static) -> Box<dyn Iterator<Item = ImportRow>> {
+pub fn read(
+    format: Format,
+    input: impl BufRead + Send + 'static,
+) -> Box<dyn Iterator<Item = ImportRow> + Send> {
     match format {
         Format::Jsonl => Box::new(read_jsonl(input)),
         Format::Csv => Box::new(read_csv(input)),

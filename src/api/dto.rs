@@ -1,0 +1,449 @@
+//! The JSON shapes of the REST API, documented for the OpenAPI document.
+//! They are the API's contract and change only with its version; domain
+//! types convert into them here.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::core::{EntryView, SearchResults};
+use crate::domain::{
+    EntryCertificate, EntryInput, Identifier, Organisation, OrganisationInput, TrustAnchor,
+};
+
+/// Query parameters of `GET /api/v1/search`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Free text: names, organisation, specialty, place, address or an identifier.
+    /// Matches word prefixes and tolerates typos.
+    #[param(example = "cardiology boston")]
+    pub q: Option<String>,
+    /// Only entries of this organisation (id).
+    pub org: Option<String>,
+    /// Only entries in this locality (city), case-insensitive.
+    pub locality: Option<String>,
+    /// Only entries of this kind: person, organisation, service, domain.
+    pub kind: Option<String>,
+    /// Page size (default 20, at most 100).
+    pub limit: Option<usize>,
+    /// The `next` value of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of search results.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "results": [{
+        "address": "alice.smith@direct.beaconhillcardio.example.org",
+        "name": "Alice Smith",
+        "organisation": "Beacon Hill Cardiology Associates",
+        "organisation_id": "beacon-hill-cardiology",
+        "kind": "person",
+        "specialty": "Cardiology",
+        "locality": "Boston",
+        "region": "MA",
+        "certificates": [{
+            "fingerprint": "3f1c0a…",
+            "binding": "address",
+            "trust": "trusted",
+            "not_after": "2027-11-23T00:00:00Z"
+        }]
+    }],
+    "next": null,
+    "total": 1
+}))]
+pub struct SearchResponse {
+    pub results: Vec<SearchResult>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Estimated number of matches.
+    pub total: usize,
+}
+
+/// One search hit: who, where, and their certificates at a glance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    pub address: String,
+    pub name: String,
+    /// Organisation name.
+    pub organisation: Option<String>,
+    pub organisation_id: Option<String>,
+    pub kind: String,
+    pub title: Option<String>,
+    pub profession: Option<String>,
+    pub specialty: Option<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub certificates: Vec<CertificateSummary>,
+}
+
+/// A certificate at a glance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateSummary {
+    /// SHA-256 of the DER, lower-case hex.
+    pub fingerprint: String,
+    /// `address` (rfc822Name) or `domain` (dNSName) bound.
+    pub binding: String,
+    /// trusted, untrusted, expired or not-yet-valid.
+    pub trust: String,
+    pub not_after: DateTime<Utc>,
+}
+
+impl From<&EntryCertificate> for CertificateSummary {
+    fn from(c: &EntryCertificate) -> Self {
+        CertificateSummary {
+            fingerprint: c.certificate.fingerprint.to_hex(),
+            binding: c.binding.as_str().to_owned(),
+            trust: c.trust.status.as_str().to_owned(),
+            not_after: c.certificate.not_after,
+        }
+    }
+}
+
+impl From<SearchResults> for SearchResponse {
+    fn from(r: SearchResults) -> Self {
+        SearchResponse {
+            results: r
+                .hits
+                .into_iter()
+                .map(|hit| {
+                    let e = &hit.record.entry;
+                    SearchResult {
+                        address: e.address.to_string(),
+                        name: e.display_name.clone(),
+                        organisation: hit.organisation_name.clone(),
+                        organisation_id: e.organisation.as_ref().map(|o| o.to_string()),
+                        kind: e.kind.as_str().to_owned(),
+                        title: e.title.clone(),
+                        profession: e.profession.clone(),
+                        specialty: e.specialty.clone(),
+                        locality: e.locality.clone(),
+                        region: e.region.clone(),
+                        certificates: hit.record.certificates.iter().map(Into::into).collect(),
+                    }
+                })
+                .collect(),
+            next: r.next,
+            total: r.total,
+        }
+    }
+}
+
+/// An identifier under a scheme, e.g. NPI.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierDto {
+    #[schema(example = "NPI")]
+    pub scheme: String,
+    #[schema(example = "1234567893")]
+    pub value: String,
+}
+
+impl From<&Identifier> for IdentifierDto {
+    fn from(i: &Identifier) -> Self {
+        IdentifierDto {
+            scheme: i.scheme.clone(),
+            value: i.value.clone(),
+        }
+    }
+}
+
+/// The body of `PUT /api/v1/entries/{address}`. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "person",
+    "given_name": "Alice",
+    "surname": "Smith",
+    "organisation": "beacon-hill-cardiology",
+    "profession": "Physician",
+    "specialty": "Cardiology",
+    "identifiers": [{"scheme": "NPI", "value": "1234567893"}],
+    "locality": "Boston",
+    "region": "MA",
+    "country": "US",
+    "visibility": "public"
+}))]
+pub struct EntryBody {
+    /// person, organisation, service or domain; from the address form when absent.
+    pub kind: Option<String>,
+    /// Defaults to given name and surname.
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    /// Organisation id; the address must lie in its domains.
+    pub organisation: Option<String>,
+    pub unit: Option<String>,
+    pub title: Option<String>,
+    pub profession: Option<String>,
+    pub specialty: Option<String>,
+    #[serde(default)]
+    pub identifiers: Vec<IdentifierDto>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub phone: Option<String>,
+    /// public (default) or internal.
+    pub visibility: Option<String>,
+    /// PEM, or base64 DER / PKCS#7. When given, they replace the entry's
+    /// certificates; when absent, the certificates are kept.
+    #[serde(default)]
+    pub certificates: Vec<String>,
+}
+
+impl EntryBody {
+    pub fn into_input(self) -> Result<EntryInput, crate::domain::DomainError> {
+        Ok(EntryInput {
+            address: None,
+            kind: self.kind.as_deref().map(str::parse).transpose()?,
+            display_name: self.display_name,
+            given_name: self.given_name,
+            surname: self.surname,
+            organisation: self.organisation.as_deref().map(str::parse).transpose()?,
+            unit: self.unit,
+            title: self.title,
+            profession: self.profession,
+            specialty: self.specialty,
+            identifiers: self
+                .identifiers
+                .into_iter()
+                .map(|i| Identifier {
+                    scheme: i.scheme,
+                    value: i.value,
+                })
+                .collect(),
+            locality: self.locality,
+            region: self.region,
+            country: self.country,
+            postal_code: self.postal_code,
+            phone: self.phone,
+            visibility: self.visibility.as_deref().map(str::parse).transpose()?,
+            certificates: self.certificates,
+        })
+    }
+}
+
+/// A directory entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryDto {
+    pub address: String,
+    pub kind: String,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+    pub organisation: Option<String>,
+    pub organisation_name: Option<String>,
+    pub unit: Option<String>,
+    pub title: Option<String>,
+    pub profession: Option<String>,
+    pub specialty: Option<String>,
+    pub identifiers: Vec<IdentifierDto>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub phone: Option<String>,
+    pub visibility: String,
+    /// Node id (ed25519 public key, hex) of the node that authored the entry.
+    pub origin: String,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+    pub certificates: Vec<CertificateSummary>,
+}
+
+impl From<&EntryView> for EntryDto {
+    fn from(v: &EntryView) -> Self {
+        let e = &v.record.entry;
+        EntryDto {
+            address: e.address.to_string(),
+            kind: e.kind.as_str().to_owned(),
+            display_name: e.display_name.clone(),
+            given_name: e.given_name.clone(),
+            surname: e.surname.clone(),
+            organisation: e.organisation.as_ref().map(|o| o.to_string()),
+            organisation_name: v.organisation_name.clone(),
+            unit: e.unit.clone(),
+            title: e.title.clone(),
+            profession: e.profession.clone(),
+            specialty: e.specialty.clone(),
+            identifiers: e.identifiers.iter().map(Into::into).collect(),
+            locality: e.locality.clone(),
+            region: e.region.clone(),
+            country: e.country.clone(),
+            postal_code: e.postal_code.clone(),
+            phone: e.phone.clone(),
+            visibility: e.visibility.as_str().to_owned(),
+            origin: e.origin.to_string(),
+            version: e.version,
+            updated_at: e.updated_at,
+            certificates: v.record.certificates.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A certificate in full.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateDto {
+    pub fingerprint: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub binding: String,
+    pub trust: String,
+    /// Why the node judged it so.
+    pub trust_reason: String,
+    pub email_addresses: Vec<String>,
+    pub dns_names: Vec<String>,
+    pub key_usage: Vec<String>,
+    pub extended_key_usage: Vec<String>,
+    pub policies: Vec<String>,
+    /// Level of assurance from the policy OIDs (FBCA / DirectTrust), if any.
+    pub assurance: Option<String>,
+    pub key_algorithm: String,
+    /// The certificate, PEM.
+    pub pem: String,
+}
+
+impl From<&EntryCertificate> for CertificateDto {
+    fn from(c: &EntryCertificate) -> Self {
+        let cert = &c.certificate;
+        CertificateDto {
+            fingerprint: cert.fingerprint.to_hex(),
+            subject: cert.subject.clone(),
+            issuer: cert.issuer.clone(),
+            serial: cert.serial.clone(),
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            binding: c.binding.as_str().to_owned(),
+            trust: c.trust.status.as_str().to_owned(),
+            trust_reason: c.trust.reason.clone(),
+            email_addresses: cert.email_addresses.clone(),
+            dns_names: cert.dns_names.clone(),
+            key_usage: cert
+                .key_usage
+                .iter()
+                .map(|k| {
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            extended_key_usage: cert.extended_key_usage.clone(),
+            policies: cert.policies.clone(),
+            assurance: cert.assurance.map(|a| a.as_str().to_owned()),
+            key_algorithm: cert.key_algorithm.clone(),
+            pem: crate::domain::pem_certificate(&cert.der),
+        }
+    }
+}
+
+/// An organisation.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "beacon-hill-cardiology",
+    "name": "Beacon Hill Cardiology Associates",
+    "domains": ["direct.beaconhillcardio.example.org"],
+    "locality": "Boston", "region": "MA", "country": "US",
+    "updated_at": "2026-11-23T12:00:00Z"
+}))]
+pub struct OrganisationDto {
+    pub id: String,
+    pub name: String,
+    pub domains: Vec<String>,
+    pub description: Option<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Organisation> for OrganisationDto {
+    fn from(o: &Organisation) -> Self {
+        OrganisationDto {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            domains: o.domains.iter().map(|d| d.to_string()).collect(),
+            description: o.description.clone(),
+            locality: o.locality.clone(),
+            region: o.region.clone(),
+            country: o.country.clone(),
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// The body to create or replace an organisation. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "beacon-hill-cardiology",
+    "name": "Beacon Hill Cardiology Associates",
+    "domains": ["direct.beaconhillcardio.example.org"],
+    "locality": "Boston", "region": "MA", "country": "US"
+}))]
+pub struct OrganisationBody {
+    /// Required when creating with POST; must match the path with PUT.
+    pub id: Option<String>,
+    pub name: String,
+    /// Mail domains; entries of the organisation must lie within them.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    pub description: Option<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+}
+
+impl OrganisationBody {
+    pub fn into_input(self) -> Result<OrganisationInput, crate::domain::DomainError> {
+        Ok(OrganisationInput {
+            id: self.id.as_deref().map(str::parse).transpose()?,
+            name: self.name,
+            domains: self
+                .domains
+                .iter()
+                .map(|d| d.parse())
+                .collect::<Result<_, _>>()?,
+            description: self.description,
+            locality: self.locality,
+            region: self.region,
+            country: self.country,
+        })
+    }
+}
+
+/// A trust anchor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnchorDto {
+    pub fingerprint: String,
+    pub subject: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub key_algorithm: String,
+    /// manual, or the bundle it came from.
+    pub source: String,
+    pub added_at: DateTime<Utc>,
+    pub pem: String,
+}
+
+impl From<&TrustAnchor> for AnchorDto {
+    fn from(a: &TrustAnchor) -> Self {
+        let c = &a.certificate;
+        AnchorDto {
+            fingerprint: c.fingerprint.to_hex(),
+            subject: c.subject.clone(),
+            not_before: c.not_before,
+            not_after: c.not_after,
+            key_algorithm: c.key_algorithm.clone(),
+            source: a.source.clone(),
+            added_at: a.added_at,
+            pem: crate::domain::pem_certificate(&c.der),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! RFC 7807 problem responses. Every error the API answers goes through
+//! here, with its status and `type` taken from the one error table.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::core::CoreError;
+use crate::error::ErrorKind;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 7807 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://ccdir.dev/problems/certificate-not-bound",
+    "title": "Certificate does not bind the address",
+    "status": 422,
+    "detail": "certificate names alice@cardio.example.org, not bob@cardio.example.org"
+}))]
+pub struct Problem {
+    /// Stable URI naming the kind of problem; switch on this.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong with this request, for people.
+    pub detail: String,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub detail: String,
+    /// Seconds, for 429 answers.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.codes().slug, self.detail)
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        let kind = e.kind();
+        if kind.codes().http_status >= 500 {
+            tracing::error!(error = %e, "request failed");
+        }
+        ApiError::new(kind, e.public_detail())
+    }
+}
+
+impl From<crate::domain::DomainError> for ApiError {
+    fn from(e: crate::domain::DomainError) -> Self {
+        CoreError::from(e).into()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.kind.codes().http_status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let codes = self.kind.codes();
+        let body = Problem {
+            problem_type: self.kind.problem_type(),
+            title: codes.title.to_owned(),
+            status: codes.http_status,
+            detail: self.detail.clone(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(PROBLEM_JSON);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if self.kind == ErrorKind::Unauthenticated {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ccdir\""),
+            ));
+        }
+        response.json(body)
+    }
+}
+
+/// Turns actix's own extractor errors (bad JSON, oversized bodies, bad
+/// query strings) into problems, so no error leaves in another shape.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        ),
+        J::ContentType => ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "send the body as application/json",
+        ),
+        J::Deserialize(e) => ApiError::new(ErrorKind::Malformed, format!("invalid JSON body: {e}")),
+        other => ApiError::new(ErrorKind::Malformed, format!("unreadable body: {other}")),
+    }
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::new(
+        ErrorKind::InvalidInput,
+        format!("invalid query string: {err}"),
+    )
+}
+
+pub fn path_error(err: actix_web::error::PathError) -> ApiError {
+    ApiError::new(ErrorKind::InvalidInput, format!("invalid path: {err}"))
+}

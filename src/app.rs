@@ -1,0 +1,411 @@
+//! Assembles and starts everything: configuration, the node key, the
+//! directory and the front ends; and carries out each CLI command.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing::{info, warn};
+
+use crate::api;
+use crate::cli::{
+    Cli, Command, ExportArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand, TokenRole,
+};
+use crate::config::Config;
+use crate::core::{
+    Directory, DirectoryOptions, ExportItem, ImportOptions, ImportProgress, IndexMode, SearchLimits,
+};
+use crate::domain::{Caller, OrgId, SystemClock};
+use crate::formats::{self, Format, LdifTree};
+use crate::pki::NodeKey;
+use crate::pki::token::Role;
+use crate::telemetry::{self, Metrics};
+
+/// Runs one command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = cli.global.overrides();
+    if let Command::Serve(args) = &cli.command {
+        overrides.api_listen = args.api_listen;
+    }
+    let mut config = Config::load(cli.global.config.as_deref(), &overrides)?;
+    if let Command::Serve(ServeArgs { demo: true, .. }) = &cli.command
+        && cli.global.data_dir.is_none()
+        && config.data_dir == Config::default().data_dir
+    {
+        // Keep demo data apart from a real directory.
+        config.data_dir = PathBuf::from("ccdir-demo");
+    }
+    telemetry::init_logging(&config.log);
+    match cli.command {
+        Command::Serve(args) => serve(config, args).await,
+        Command::Init(args) => init(&config, args.force_new_key).await,
+        Command::Import(args) => import(config, args).await,
+        Command::Export(args) => export(config, args).await,
+        Command::Reindex => reindex(config).await,
+        Command::Token(TokenCommand::Issue(args)) => {
+            let key = load_key(&config)?;
+            let role = match args.role {
+                TokenRole::NodeAdmin => Role::NodeAdmin,
+                TokenRole::OrgAdmin => Role::OrgAdmin,
+            };
+            let org: Option<OrgId> = args.org.as_deref().map(str::parse).transpose()?;
+            let ttl = args
+                .ttl
+                .unwrap_or(Duration::from_secs(config.api.token_ttl_seconds));
+            let token = crate::core::issue_token(
+                &key,
+                role,
+                org.as_ref(),
+                &args.subject,
+                ttl,
+                chrono::Utc::now(),
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Openapi(args) => {
+            let doc = api::openapi_json();
+            match args.output {
+                Some(path) => std::fs::write(&path, doc)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{doc}"),
+            }
+            Ok(())
+        }
+        Command::Seed(args) => seed(config, args).await,
+    }
+}
+
+/// Creates the data directory and returns the node key, creating it if needed.
+fn ensure_key(config: &Config, force_new: bool) -> anyhow::Result<NodeKey> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let path = config.key_path();
+    if path.exists() && !force_new {
+        return load_key(config);
+    }
+    if force_new && path.exists() {
+        std::fs::remove_file(&path).with_context(|| format!("replacing {}", path.display()))?;
+    }
+    let key = NodeKey::generate(&mut rand::rng());
+    key.save_pem(&path)
+        .with_context(|| format!("writing the node key {}", path.display()))?;
+    info!(path = %path.display(), node = %key.node_id(), "created the node key");
+    Ok(key)
+}
+
+fn load_key(config: &Config) -> anyhow::Result<NodeKey> {
+    let path = config.key_path();
+    if !path.exists() {
+        bail!("no node key at {}: run `ccdir init` first", path.display());
+    }
+    if crate::pki::permissions_too_open(&path) {
+        warn!(path = %path.display(), "the node key is readable by others; chmod 600 it");
+    }
+    NodeKey::load_pem(&path).with_context(|| format!("reading the node key {}", path.display()))
+}
+
+/// Opens the directory as configured.
+pub async fn open_directory(
+    config: &Config,
+    key: NodeKey,
+    index: IndexMode,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Directory> {
+    let directory = Directory::open(DirectoryOptions {
+        database_url: config.effective_database_url(),
+        index,
+        node_key: key,
+        clock: Arc::new(SystemClock),
+        search: SearchLimits {
+            default_limit: config.search.default_limit,
+            max_limit: config.search.max_limit,
+        },
+        metrics,
+    })
+    .await
+    .context("opening the directory")?;
+    Ok(directory)
+}
+
+async fn init(config: &Config, force_new_key: bool) -> anyhow::Result<()> {
+    let key = ensure_key(config, force_new_key)?;
+    let node = key.node_id();
+    let directory = open_directory(config, key, IndexMode::None, Metrics::new()).await?;
+    println!(
+        "initialised {} ({} database), node id {node}",
+        config.data_dir.display(),
+        directory.backend()
+    );
+    Ok(())
+}
+
+/// A node with its front ends started, as `serve` runs it and tests use it.
+pub struct RunningNode {
+    pub directory: Directory,
+    pub api_addr: SocketAddr,
+    api: actix_web::dev::ServerHandle,
+}
+
+impl RunningNode {
+    /// Stops the front ends, letting requests in flight finish.
+    pub async fn stop(self) {
+        self.api.stop(true).await;
+    }
+}
+
+/// Opens the directory in `config` and starts every front end.
+pub async fn start(config: &Config, key: NodeKey) -> anyhow::Result<RunningNode> {
+    let metrics = Metrics::new();
+    let directory = open_directory(
+        config,
+        key,
+        IndexMode::Required(config.index_path()),
+        metrics.clone(),
+    )
+    .await?;
+    start_with(directory, config, metrics).await
+}
+
+/// Starts the front ends over an open directory.
+pub async fn start_with(
+    directory: Directory,
+    config: &Config,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<RunningNode> {
+    let api = api::bind(directory.clone(), &config.api, metrics)
+        .with_context(|| format!("binding the REST listener {}", config.api.listen))?;
+    tokio::spawn(api.server);
+    Ok(RunningNode {
+        directory,
+        api_addr: api.local_addr,
+        api: api.handle,
+    })
+}
+
+async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    let key = ensure_key(&config, false)?;
+    let node = start(&config, key).await?;
+    if args.demo {
+        let directory = &node.directory;
+        if directory.count_entries().await? == 0 {
+            info!(seeds = %args.seeds.display(), "loading the demo directory");
+            let report = crate::seed::load(directory, &args.seeds, None).await?;
+            // Announce only what can be found.
+            directory.wait_indexed(report.seq).await;
+        }
+    }
+    info!(
+        rest = %format!("http://{}", node.api_addr),
+        data_dir = %config.data_dir.display(),
+        database = node.directory.backend(),
+        node = %node.directory.node_id(),
+        "ccdir listening"
+    );
+    if args.demo {
+        let token = node.directory.issue_token(
+            Role::NodeAdmin,
+            None,
+            "demo",
+            Duration::from_secs(86_400),
+        )?;
+        println!("ccdir demo is up: REST on http://{}", node.api_addr);
+        println!(
+            "  try: curl 'http://{}/api/v1/search?q=cardiology+boston'",
+            node.api_addr
+        );
+        println!("  admin token (24 h): {token}");
+    }
+    shutdown_signal().await;
+    info!("shutting down");
+    node.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {percent}% {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
+    let key = ensure_key(&config, false)?;
+    let format = match args.format {
+        Some(f) => f,
+        None => Format::from_path(&args.file).with_context(|| {
+            format!(
+                "cannot tell the format of {}: give --format",
+                args.file.display()
+            )
+        })?,
+    };
+    let directory = open_directory(
+        &config,
+        key,
+        IndexMode::IfFree(config.index_path()),
+        Metrics::new(),
+    )
+    .await?;
+    let (reader, bar): (Box<dyn std::io::BufRead + Send>, ProgressBar) =
+        if args.file == Path::new("-") {
+            (
+                Box::new(BufReader::new(std::io::stdin())),
+                ProgressBar::hidden(),
+            )
+        } else {
+            let file = File::open(&args.file)
+                .with_context(|| format!("opening {}", args.file.display()))?;
+            let bar = progress_bar(file.metadata()?.len(), "importing");
+            (Box::new(BufReader::new(bar.wrap_read(file))), bar)
+        };
+    let rows = formats::read(format, reader);
+    let caller = Caller::NodeAdmin {
+        subject: "cli".into(),
+    };
+    let options = ImportOptions {
+        strict: args.strict,
+        ..Default::default()
+    };
+    let report = directory
+        .import(&caller, rows, options, Arc::new(|_: ImportProgress| {}))
+        .await?;
+    bar.finish_and_clear();
+    for r in &report.rejected {
+        eprintln!("{}:{}: {}", args.file.display(), r.line, r.reason);
+    }
+    if report.aborted {
+        bail!(
+            "--strict: {} bad row(s), nothing was imported",
+            report.rejected.len()
+        );
+    }
+    if directory.has_index() {
+        directory.wait_indexed(report.seq).await;
+    }
+    println!(
+        "imported {} organisation(s), {} entr{} with {} certificate(s); {} row(s) rejected",
+        report.organisations,
+        report.entries,
+        if report.entries == 1 { "y" } else { "ies" },
+        report.certificates,
+        report.rejected.len()
+    );
+    if !report.rejected.is_empty() {
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
+    let key = load_key(&config)?;
+    let directory = open_directory(&config, key, IndexMode::None, Metrics::new()).await?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let tree = LdifTree {
+        base_dn: args.base_dn.clone(),
+    };
+    let caller = Caller::NodeAdmin {
+        subject: "cli".into(),
+    };
+    let format = args.format;
+    if format == Format::Csv {
+        bail!("export writes jsonl or ldif");
+    }
+    let count = directory
+        .export(&caller, |item| match (format, item) {
+            (Format::Ldif, ExportItem::Organisation(o)) => {
+                formats::write_ldif_organisation(&mut out, &tree, &o)
+            }
+            (Format::Ldif, ExportItem::Entry(e, org)) => {
+                formats::write_ldif_entry(&mut out, &tree, &e, org.as_deref())
+            }
+            (_, ExportItem::Organisation(o)) => formats::write_jsonl_organisation(&mut out, &o),
+            (_, ExportItem::Entry(e, _)) => formats::write_jsonl_entry(&mut out, &e),
+        })
+        .await?;
+    out.flush()?;
+    eprintln!("exported {count} entries");
+    Ok(())
+}
+
+async fn reindex(config: Config) -> anyhow::Result<()> {
+    let key = load_key(&config)?;
+    let directory = open_directory(
+        &config,
+        key,
+        IndexMode::Required(config.index_path()),
+        Metrics::new(),
+    )
+    .await
+    .context("is a server running on this data directory? stop it first")?;
+    let bar = progress_bar(0, "reindexing");
+    let done = directory
+        .reindex(&|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+    bar.finish_and_clear();
+    println!("reindexed {done} entries");
+    Ok(())
+}
+
+async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
+    let key = ensure_key(&config, false)?;
+    let directory = open_directory(
+        &config,
+        key,
+        IndexMode::IfFree(config.index_path()),
+        Metrics::new(),
+    )
+    .await?;
+    let bar = progress_bar(0, "seeding");
+    let report = crate::seed::load(&directory, &args.seeds, Some(&bar)).await?;
+    bar.finish_and_clear();
+    if directory.has_index() {
+        directory.wait_indexed(report.seq).await;
+    }
+    println!(
+        "seeded {} organisations and {} entries with {} certificates",
+        report.organisations, report.entries, report.certificates
+    );
+    Ok(())
+}

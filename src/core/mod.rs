@@ -1,0 +1,315 @@
+//! The one service API every front end calls. It owns the rules: who may
+//! see and change what, how certificates are bound and judged, and keeping
+//! the derived views (search index, trust store) in step with the database.
+//! Front ends translate their protocol into one call here and the result
+//! back; they hold no rules of their own.
+
+mod anchors;
+mod auth;
+mod bulk;
+mod certificates;
+mod entries;
+mod organisations;
+mod search;
+mod sync;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{Notify, watch};
+
+use crate::domain::{ChangeSeq, Clock, DomainError, NodeId, OrgId, Organisation};
+use crate::error::ErrorKind;
+use crate::index::{IndexError, SearchIndex};
+use crate::pki::{NodeKey, PkiError, TrustStore};
+use crate::storage::{StorageError, Store};
+use crate::telemetry::Metrics;
+
+pub use auth::issue_token;
+pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
+pub use entries::EntryView;
+pub use search::{SearchHit, SearchRequest, SearchResults};
+
+/// Everything a failed core call can report. [`CoreError::kind`] places it
+/// in the error table; [`CoreError::public_detail`] is what a client may read.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CoreError::Invalid(
+                DomainError::InvalidAddress { .. } | DomainError::InvalidDomain { .. },
+            ) => ErrorKind::InvalidAddress,
+            CoreError::Invalid(DomainError::InvalidField { .. }) => ErrorKind::InvalidInput,
+            CoreError::Pki(e) => e.kind(),
+            CoreError::Storage(e) => e.kind(),
+            CoreError::Index(e) => e.kind(),
+            CoreError::NotFound(_) => ErrorKind::NotFound,
+            CoreError::Forbidden(_) => ErrorKind::Forbidden,
+            CoreError::Conflict(_) => ErrorKind::Conflict,
+            CoreError::InvalidInput(_) => ErrorKind::InvalidInput,
+            CoreError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            CoreError::Unavailable(_) => ErrorKind::Unavailable,
+            CoreError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The detail a client may see: the reason for client errors, only the
+    /// title for server errors (whose detail belongs in the log).
+    pub fn public_detail(&self) -> String {
+        let codes = self.kind().codes();
+        match self {
+            _ if codes.http_status >= 500 => codes.title.to_owned(),
+            // The driver's words name tables and constraints: log them, say less.
+            CoreError::Storage(StorageError::Constraint(_)) => {
+                "the write conflicts with what is stored (a duplicate, or a reference to something missing)".into()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// Page sizes the search honours.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchLimits {
+    pub default_limit: usize,
+    pub max_limit: usize,
+}
+
+/// Where this process keeps the search index.
+#[derive(Debug, Clone)]
+pub enum IndexMode {
+    /// On disk; failing to open it is an error (the server).
+    Required(PathBuf),
+    /// On disk if no other process holds it; otherwise run without an index
+    /// and leave indexing to the process that holds it (CLI imports while a
+    /// server runs).
+    IfFree(PathBuf),
+    /// In memory, rebuilt from the change log at start (tests).
+    InMemory,
+    /// No index in this process (export and other commands that never search).
+    None,
+}
+
+/// What [`Directory::open`] needs.
+pub struct DirectoryOptions {
+    pub database_url: String,
+    pub index: IndexMode,
+    pub node_key: NodeKey,
+    pub clock: Arc<dyn Clock>,
+    pub search: SearchLimits,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The directory service. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Directory {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    /// Absent when another process holds the index (see [`IndexMode::IfFree`]).
+    index: Option<SearchIndex>,
+    node_key: NodeKey,
+    node_id: NodeId,
+    clock: Arc<dyn Clock>,
+    limits: SearchLimits,
+    metrics: Arc<Metrics>,
+    /// Built from the trust anchors; replaced whole when they change.
+    trust: RwLock<Arc<TrustStore>>,
+    /// Organisations by id, for names in results and domain checks.
+    organisations: RwLock<HashMap<OrgId, Organisation>>,
+    /// Wakes the index catch-up task after a write.
+    wake_sync: Notify,
+    /// The last change sequence the search index has applied.
+    indexed: watch::Sender<ChangeSeq>,
+    /// Held while the index is written, so catch-up and rebuild never interleave.
+    index_writing: tokio::sync::Mutex<()>,
+    /// Bumped each time a trust re-evaluation of all certificates finishes.
+    trust_generation: watch::Sender<u64>,
+}
+
+impl Directory {
+    /// Connects the database (running migrations), opens the index, loads
+    /// anchors and organisations, and starts the catch-up task that keeps the
+    /// index in step with the database.
+    pub async fn open(options: DirectoryOptions) -> Result<Directory> {
+        let store = Store::connect(&options.database_url).await?;
+        store.migrate().await?;
+        let index = match &options.index {
+            IndexMode::Required(dir) => Some(SearchIndex::open(dir)?),
+            IndexMode::IfFree(dir) => match SearchIndex::open(dir) {
+                Ok(index) => Some(index),
+                Err(e) => {
+                    tracing::info!(error = %e, "search index busy; a running server will index the changes");
+                    None
+                }
+            },
+            IndexMode::InMemory => Some(SearchIndex::in_memory()?),
+            IndexMode::None => None,
+        };
+        let applied = index
+            .as_ref()
+            .map(SearchIndex::applied_seq)
+            .unwrap_or_default();
+        let node_id = options.node_key.node_id();
+        let inner = Arc::new(Inner {
+            store,
+            index,
+            node_id,
+            node_key: options.node_key,
+            clock: options.clock,
+            limits: options.search,
+            metrics: options.metrics,
+            trust: RwLock::new(Arc::new(TrustStore::new(&[]))),
+            organisations: RwLock::new(HashMap::new()),
+            wake_sync: Notify::new(),
+            indexed: watch::Sender::new(applied),
+            index_writing: tokio::sync::Mutex::new(()),
+            trust_generation: watch::Sender::new(0),
+        });
+        let directory = Directory { inner };
+        directory.reload_trust_store().await?;
+        directory.reload_organisations().await?;
+        let head = directory.inner.store.head_seq().await?;
+        directory.inner.metrics.change_seq.set(head.0);
+        directory.inner.metrics.index_applied_seq.set(applied.0);
+        if directory.inner.index.is_some() {
+            sync::spawn(&directory);
+        }
+        Ok(directory)
+    }
+
+    pub fn node_id(&self) -> &NodeId {
+        &self.inner.node_id
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.inner.store.backend()
+    }
+
+    /// The search index, or why there is none in this process.
+    fn index(&self) -> Result<&SearchIndex> {
+        self.inner.index.as_ref().ok_or_else(|| {
+            CoreError::Unavailable("the search index is held by another process".into())
+        })
+    }
+
+    /// Whether this process maintains the search index.
+    pub fn has_index(&self) -> bool {
+        self.inner.index.is_some()
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
+    fn trust_store(&self) -> Arc<TrustStore> {
+        self.inner.trust.read().expect("trust lock").clone()
+    }
+
+    fn organisation(&self, id: &OrgId) -> Option<Organisation> {
+        self.inner
+            .organisations
+            .read()
+            .expect("org lock")
+            .get(id)
+            .cloned()
+    }
+
+    fn organisation_name(&self, id: Option<&OrgId>) -> Option<String> {
+        let orgs = self.inner.organisations.read().expect("org lock");
+        id.and_then(|id| orgs.get(id)).map(|o| o.name.clone())
+    }
+
+    async fn reload_organisations(&self) -> Result<()> {
+        let all = self.inner.store.list_organisations().await?;
+        *self.inner.organisations.write().expect("org lock") =
+            all.into_iter().map(|o| (o.id.clone(), o)).collect();
+        Ok(())
+    }
+
+    /// Records that a write committed at `seq` and wakes the index catch-up.
+    fn written(&self, seq: ChangeSeq) {
+        self.inner.metrics.change_seq.set(seq.0);
+        self.inner.wake_sync.notify_one();
+    }
+
+    /// Waits until the search index has applied `seq` (read-your-writes for
+    /// callers that need it, such as tests and the import command).
+    pub async fn wait_indexed(&self, seq: ChangeSeq) {
+        let mut rx = self.inner.indexed.subscribe();
+        self.inner.wake_sync.notify_one();
+        let _ = rx.wait_for(|applied| *applied >= seq).await;
+    }
+
+    /// The last change sequence the search index applied.
+    pub fn indexed_seq(&self) -> ChangeSeq {
+        *self.inner.indexed.borrow()
+    }
+
+    /// Readiness: the database answers; reports how far the index lags.
+    pub async fn readiness(&self) -> Result<Readiness> {
+        self.inner.store.ping().await?;
+        let head = self.inner.store.head_seq().await?;
+        let indexed = self.indexed_seq();
+        Ok(Readiness {
+            database: self.backend(),
+            head,
+            indexed,
+        })
+    }
+}
+
+/// A certs-only PKCS#7 (`.p7c` / `.p7b`) holding `ders`, for front ends
+/// that serve certificate bundles.
+pub fn certs_only_pkcs7(ders: &[&[u8]]) -> Vec<u8> {
+    crate::pki::certs_only_pkcs7(ders)
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Readiness {
+    pub database: &'static str,
+    pub head: ChangeSeq,
+    pub indexed: ChangeSeq,
+}
+
+impl Directory {
+    /// How many entries the database holds (all visibilities).
+    pub async fn count_entries(&self) -> Result<u64> {
+        Ok(self.inner.store.count_entries().await?)
+    }
+}
