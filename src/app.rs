@@ -14,7 +14,8 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::cli::{
-    Cli, Command, ExportArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand, TokenRole,
+    BenchCommand, Cli, Command, ExportArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand,
+    TokenRole,
 };
 use crate::config::Config;
 use crate::core::{
@@ -78,6 +79,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => seed(config, args).await,
+        Command::Bench(BenchCommand::Generate {
+            entries,
+            output,
+            seeds,
+        }) => {
+            tokio::task::spawn_blocking(move || crate::bench::generate(entries, &output, &seeds))
+                .await?
+        }
+        Command::Bench(BenchCommand::Run {
+            input,
+            into,
+            rounds,
+        }) => crate::bench::run(&input, into, rounds).await,
     }
 }
 

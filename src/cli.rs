@@ -81,6 +81,39 @@ pub enum Command {
     /// Load the demo directory described in seeds/ (organisations, people,
     /// certificates from a demo CA made now).
     Seed(SeedArgs),
+    /// Benchmarks: make a synthetic directory, then measure import, search,
+    /// memory and start-up on it (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Write a synthetic directory with real certificates: entries.jsonl,
+    /// anchor.pem and queries.txt.
+    Generate {
+        /// How many entries.
+        #[arg(long, default_value_t = 100_000)]
+        entries: usize,
+        /// Output directory.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        /// The seed description (for names).
+        #[arg(long, default_value = "seeds")]
+        seeds: PathBuf,
+    },
+    /// Import the generated directory into a fresh node and measure it.
+    Run {
+        /// Directory `bench generate` wrote.
+        #[arg(long, short = 'i')]
+        input: PathBuf,
+        /// Fresh data directory to use (default: a new one inside the input directory).
+        #[arg(long)]
+        into: Option<PathBuf>,
+        /// Times the query mix is run for the latency figures.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -135,7 +135,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             format: LogFormat::Text,
-            filter: "info".into(),
+            filter: "info,sqlx=warn".into(),
         }
     }
 }

@@ -362,6 +362,25 @@ impl Directory {
         }
     }
 
+    /// One page of every entry (all visibilities) with its organisation's
+    /// name, in storage order, for tools that walk the whole directory.
+    /// Returns the cursor of the next page.
+    pub async fn export_page(
+        &self,
+        cursor: i64,
+        limit: u64,
+    ) -> Result<(Vec<(EntryRecord, Option<String>)>, Option<i64>)> {
+        let (page, next) = self.inner.store.scan_entries(cursor, limit).await?;
+        let named = page
+            .into_iter()
+            .map(|r| {
+                let name = self.organisation_name(r.entry.organisation.as_ref());
+                (r, name)
+            })
+            .collect();
+        Ok((named, next))
+    }
+
     /// Rebuilds the search index from the database. `progress` gets the
     /// number of entries indexed so far and the total.
     pub async fn reindex(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<u64> {

@@ -148,7 +148,7 @@ struct Inner {
     /// Organisations by id, for names in results and domain checks.
     organisations: RwLock<HashMap<OrgId, Organisation>>,
     /// Wakes the index catch-up task after a write.
-    wake_sync: Notify,
+    wake_sync: Arc<Notify>,
     /// The last change sequence the search index has applied.
     indexed: watch::Sender<ChangeSeq>,
     /// Held while the index is written, so catch-up and rebuild never interleave.
@@ -191,7 +191,7 @@ impl Directory {
             metrics: options.metrics,
             trust: RwLock::new(Arc::new(TrustStore::new(&[]))),
             organisations: RwLock::new(HashMap::new()),
-            wake_sync: Notify::new(),
+            wake_sync: Arc::new(Notify::new()),
             indexed: watch::Sender::new(applied),
             index_writing: tokio::sync::Mutex::new(()),
             trust_generation: watch::Sender::new(0),
@@ -308,6 +308,18 @@ pub struct Readiness {
 }
 
 impl Directory {
+    /// Lets go of this handle and waits until no other holds the directory,
+    /// so its index (and the index's writer lock) is released when this
+    /// returns. Other clones must be dropped first; background work (index
+    /// catch-up, trust re-evaluation) finishes its round.
+    pub async fn close(self) {
+        let weak = Arc::downgrade(&self.inner);
+        drop(self);
+        while weak.strong_count() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// How many entries the database holds (all visibilities).
     pub async fn count_entries(&self) -> Result<u64> {
         Ok(self.inner.store.count_entries().await?)

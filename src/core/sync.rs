@@ -23,24 +23,22 @@ pub(super) fn spawn(directory: &Directory) {
     tokio::spawn(run(weak));
 }
 
+/// Holds the directory only while working: between rounds it keeps a weak
+/// reference, so dropping the last `Directory` releases the index (and its
+/// writer lock) and ends this task.
 async fn run(weak: Weak<Inner>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
+        let wake = inner.wake_sync.clone();
         let directory = Directory { inner };
         if let Err(e) = directory.catch_up().await {
             warn!(error = %e, "search index catch-up failed; retrying");
         }
-        let notified = {
-            let inner = directory.inner.clone();
-            drop(directory);
-            async move {
-                tokio::select! {
-                    _ = inner.wake_sync.notified() => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                }
-            }
-        };
-        notified.await;
+        drop(directory);
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
     }
 }
 

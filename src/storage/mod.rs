@@ -23,6 +23,7 @@ mod convert;
 mod entity;
 mod entries;
 mod error;
+mod fts5;
 mod import;
 mod organisations;
 mod scan;
@@ -46,6 +47,7 @@ use sea_orm_migration::MigratorTrait;
 use crate::domain::{ChangeSeq, Clock, EntryCertificate, SystemClock};
 
 pub use error::{DbError, StorageError};
+pub use fts5::{Fts5Baseline, Fts5Row};
 pub use scan::MAX_PAGE;
 
 /// How long an SQLite connection waits for another process's write lock

@@ -1164,3 +1164,36 @@ async fn writes_show_in_search_promptly() {
     }
     node.stop().await;
 }
+
+/// A closed directory has released its index, so the next process (or this
+/// one) can open it at once: background tasks must not keep it alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_directory_releases_its_index() {
+    use ccdir::core::IndexMode;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ccdir::config::Config {
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        let directory = ccdir::app::open_directory(
+            &config,
+            ccdir::pki::NodeKey::generate(&mut rand::rng()),
+            IndexMode::Required(config.index_path()),
+            ccdir::telemetry::Metrics::new(),
+        )
+        .await
+        .expect("the index is free");
+        // A write wakes the catch-up task; close while it is at work.
+        let admin = ccdir::domain::Caller::NodeAdmin { subject: "t".into() };
+        let input = ccdir::domain::OrganisationInput {
+            name: "Org".into(),
+            ..Default::default()
+        };
+        directory
+            .put_organisation(&admin, &"org".parse().unwrap(), input)
+            .await
+            .unwrap();
+        directory.close().await;
+    }
+}
