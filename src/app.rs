@@ -150,12 +150,20 @@ pub struct RunningNode {
     pub directory: Directory,
     pub api_addr: SocketAddr,
     api: actix_web::dev::ServerHandle,
+    /// Plain LDAP (and StartTLS), when `ldap.enabled`.
+    pub ldap_addr: Option<SocketAddr>,
+    /// LDAPS, when `ldap.enabled` and a certificate is configured.
+    pub ldaps_addr: Option<SocketAddr>,
+    ldap: Option<crate::ldap::LdapServer>,
 }
 
 impl RunningNode {
     /// Stops the front ends, letting requests in flight finish.
     pub async fn stop(self) {
         self.api.stop(true).await;
+        if let Some(ldap) = self.ldap {
+            ldap.stop().await;
+        }
     }
 }
 
@@ -181,10 +189,22 @@ pub async fn start_with(
     let api = api::bind(directory.clone(), &config.api, metrics)
         .with_context(|| format!("binding the REST listener {}", config.api.listen))?;
     tokio::spawn(api.server);
+    let ldap = if config.ldap.enabled {
+        Some(
+            crate::ldap::start(directory.clone(), &config.ldap, &config.data_dir)
+                .await
+                .context("starting the LDAP front end")?,
+        )
+    } else {
+        None
+    };
     Ok(RunningNode {
         directory,
         api_addr: api.local_addr,
         api: api.handle,
+        ldap_addr: ldap.as_ref().map(|l| l.ldap_addr),
+        ldaps_addr: ldap.as_ref().and_then(|l| l.ldaps_addr),
+        ldap,
     })
 }
 
@@ -200,8 +220,13 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             directory.wait_indexed(report.seq).await;
         }
     }
+    let or_off = |a: Option<SocketAddr>, scheme: &str| {
+        a.map_or_else(|| "off".to_owned(), |a| format!("{scheme}://{a}"))
+    };
     info!(
         rest = %format!("http://{}", node.api_addr),
+        ldap = %or_off(node.ldap_addr, "ldap"),
+        ldaps = %or_off(node.ldaps_addr, "ldaps"),
         data_dir = %config.data_dir.display(),
         database = node.directory.backend(),
         node = %node.directory.node_id(),
