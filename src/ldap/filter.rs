@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(to_criteria(&parse("(foo=bar)")), Criteria::Undefined);
         assert_eq!(to_criteria(&parse("(foo=*)")), Criteria::False);
         assert_eq!(
-            to_criteria(&parse("(userCertificate;binary=*)")),
+            to_criteria(&LdapFilter::Present("userCertificate;binary".into())),
             Criteria::Present(Field::Certificate)
         );
     }
