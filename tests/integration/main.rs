@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod ldap;
 mod module_rules;
 mod storage;
 mod support;
