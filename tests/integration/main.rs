@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod ldap;
+mod ldapsearch;
 mod module_rules;
 mod storage;
 mod support;
