@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use crate::api;
 use crate::cli::{
     BenchCommand, Cli, Command, ExportArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand,
-    TokenRole,
+    TokenRole, UserCommand,
 };
 use crate::config::Config;
 use crate::core::{
@@ -44,7 +44,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init_logging(&config.log);
     match cli.command {
         Command::Serve(args) => serve(config, args).await,
-        Command::Init(args) => init(&config, args.force_new_key).await,
+        Command::Init(args) => {
+            init(&config, args.force_new_key).await?;
+            if args.tls {
+                init_tls(&config, &args.tls_names)?;
+            }
+            Ok(())
+        }
+        Command::User(command) => user(config, command).await,
         Command::Import(args) => import(config, args).await,
         Command::Export(args) => export(config, args).await,
         Command::Reindex => reindex(config).await,
@@ -159,17 +166,124 @@ async fn init(config: &Config, force_new_key: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a self-signed server certificate and key for the LDAP front end.
+fn init_tls(config: &Config, names: &[String]) -> anyhow::Result<()> {
+    let cert_path = config.data_dir.join("ldap-cert.pem");
+    let key_path = config.data_dir.join("ldap-key.pem");
+    if cert_path.exists() || key_path.exists() {
+        println!(
+            "{} or {} exists already; left as it is",
+            cert_path.display(),
+            key_path.display()
+        );
+    } else {
+        let now = chrono::Utc::now();
+        let issued = crate::pki::ca::self_signed_server(
+            names,
+            now - chrono::Duration::minutes(5),
+            now + chrono::Duration::days(365),
+            &mut rand::rng(),
+        )?;
+        std::fs::write(
+            &cert_path,
+            crate::pki::to_pem("CERTIFICATE", &[&issued.cert_der]),
+        )
+        .with_context(|| format!("writing {}", cert_path.display()))?;
+        let key = issued.key_pem.unwrap_or_default();
+        write_private(&key_path, key.as_bytes())
+            .with_context(|| format!("writing {}", key_path.display()))?;
+        println!(
+            "wrote a self-signed TLS certificate for {} (valid one year)",
+            names.join(", ")
+        );
+    }
+    println!(
+        "use it with:\n\n[ldap]\ntls_cert_file = \"ldap-cert.pem\"\ntls_key_file = \"ldap-key.pem\""
+    );
+    Ok(())
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// `ccdir user add|remove|list`.
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let key = load_key(&config)?;
+    let directory = open_directory(&config, key, IndexMode::None, Metrics::new()).await?;
+    let caller = Caller::NodeAdmin {
+        subject: "cli".into(),
+    };
+    match command {
+        UserCommand::Add(args) => {
+            let org: OrgId = args.user.org.parse()?;
+            let name: crate::domain::UserName = args.user.name.parse()?;
+            let password = if args.password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            } else if let Some(var) = &args.password_env {
+                std::env::var(var)
+                    .with_context(|| format!("environment variable {var} is not set"))?
+            } else if let Some(p) = args.password {
+                p
+            } else {
+                bail!("give the password with --password-stdin, --password-env VAR or --password");
+            };
+            let (user, created) = directory.put_user(&caller, &org, &name, &password).await?;
+            let tree = crate::domain::DirectoryTree {
+                base_dn: config.ldap.base_dn.clone(),
+            };
+            println!(
+                "{} user {}; it binds as {}",
+                if created { "created" } else { "updated" },
+                user.name,
+                tree.user_dn(&org, user.name.as_str())
+            );
+        }
+        UserCommand::Remove(args) => {
+            let org: OrgId = args.org.parse()?;
+            directory
+                .remove_user(&caller, &org, &args.name.parse()?)
+                .await?;
+            println!("removed user {}", args.name);
+        }
+        UserCommand::List(args) => {
+            let org: OrgId = args.org.parse()?;
+            for user in directory.list_users(&caller, &org).await? {
+                println!("{}\t{}", user.name, user.updated_at.to_rfc3339());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A node with its front ends started, as `serve` runs it and tests use it.
 pub struct RunningNode {
     pub directory: Directory,
     pub api_addr: SocketAddr,
     api: actix_web::dev::ServerHandle,
+    /// Plain LDAP (and StartTLS), when `ldap.enabled`.
+    pub ldap_addr: Option<SocketAddr>,
+    /// LDAPS, when `ldap.enabled` and a certificate is configured.
+    pub ldaps_addr: Option<SocketAddr>,
+    ldap: Option<crate::ldap::LdapServer>,
 }
 
 impl RunningNode {
     /// Stops the front ends, letting requests in flight finish.
     pub async fn stop(self) {
         self.api.stop(true).await;
+        if let Some(ldap) = self.ldap {
+            ldap.stop().await;
+        }
     }
 }
 
@@ -195,10 +309,22 @@ pub async fn start_with(
     let api = api::bind(directory.clone(), &config.api, metrics)
         .with_context(|| format!("binding the REST listener {}", config.api.listen))?;
     tokio::spawn(api.server);
+    let ldap = if config.ldap.enabled {
+        Some(
+            crate::ldap::start(directory.clone(), &config.ldap, &config.data_dir)
+                .await
+                .context("starting the LDAP front end")?,
+        )
+    } else {
+        None
+    };
     Ok(RunningNode {
         directory,
         api_addr: api.local_addr,
         api: api.handle,
+        ldap_addr: ldap.as_ref().map(|l| l.ldap_addr),
+        ldaps_addr: ldap.as_ref().and_then(|l| l.ldaps_addr),
+        ldap,
     })
 }
 
@@ -214,8 +340,13 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             directory.wait_indexed(report.seq).await;
         }
     }
+    let or_off = |a: Option<SocketAddr>, scheme: &str| {
+        a.map_or_else(|| "off".to_owned(), |a| format!("{scheme}://{a}"))
+    };
     info!(
         rest = %format!("http://{}", node.api_addr),
+        ldap = %or_off(node.ldap_addr, "ldap"),
+        ldaps = %or_off(node.ldaps_addr, "ldaps"),
         data_dir = %config.data_dir.display(),
         database = node.directory.backend(),
         node = %node.directory.node_id(),

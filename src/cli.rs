@@ -85,6 +85,10 @@ pub enum Command {
     /// memory and start-up on it (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Manage an organisation's users, who bind over LDAP as
+    /// uid=<name>,o=<organisation>,<base DN> and see its internal entries.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +120,50 @@ pub enum BenchCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user, or set a new password for an existing one.
+    ///
+    /// The password comes from --password-stdin (one line), the environment
+    /// variable named by --password-env, or --password; never from a prompt.
+    Add(UserAddArgs),
+    /// Remove a user.
+    Remove(UserArgs),
+    /// List an organisation's users.
+    List(UserListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// Organisation id.
+    #[arg(long)]
+    pub org: String,
+    /// User name (a-z, 0-9, '.', '_', '-').
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with_all = ["password_env", "password"])]
+    pub password_stdin: bool,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "password")]
+    pub password_env: Option<String>,
+    /// The password itself (visible to other users of this machine: prefer the others).
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserListArgs {
+    /// Organisation id.
+    #[arg(long)]
+    pub org: String,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Start with the demo directory from seeds/ (loaded if the database is empty).
@@ -134,6 +182,14 @@ pub struct InitArgs {
     /// Replace an existing node key (the node gets a new identity; tokens it issued stop working).
     #[arg(long)]
     pub force_new_key: bool,
+    /// Also write a self-signed TLS certificate and key for LDAPS and
+    /// StartTLS (development only) as ldap-cert.pem / ldap-key.pem in the
+    /// data directory, and print the [ldap] settings that use them.
+    #[arg(long)]
+    pub tls: bool,
+    /// Host names (or IPv4 addresses) the TLS certificate is for.
+    #[arg(long = "tls-name", value_name = "NAME", default_values = ["localhost", "127.0.0.1"])]
+    pub tls_names: Vec<String>,
 }
 
 #[derive(Debug, Args)]

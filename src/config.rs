@@ -29,6 +29,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub search: SearchConfig,
     pub log: LogConfig,
+    pub ldap: LdapConfig,
 }
 
 impl Default for Config {
@@ -40,6 +41,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             search: SearchConfig::default(),
             log: LogConfig::default(),
+            ldap: LdapConfig::default(),
         }
     }
 }
@@ -110,6 +112,75 @@ impl Default for SearchConfig {
             default_limit: 20,
             max_limit: 100,
             writer_memory_mb: 128,
+        }
+    }
+}
+
+/// The LDAP front end (`[ldap]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    /// Serve LDAP at all.
+    pub enabled: bool,
+    /// Where plain LDAP (and StartTLS) listens. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where LDAPS (TLS from the first byte) listens; used only when a
+    /// certificate is configured.
+    pub ldaps_listen: SocketAddr,
+    /// The tree's base DN: organisations are `o=<id>,<base>`, entries
+    /// `mail=<address>,o=<id>,<base>`.
+    pub base_dn: String,
+    /// Server certificate chain (PEM) for LDAPS and StartTLS; relative paths
+    /// are under `data_dir`. `ccdir init --tls` makes a self-signed pair.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PKCS#8, PKCS#1 or SEC1 PEM).
+    pub tls_key_file: Option<PathBuf>,
+    /// Most entries one search returns (and most per page when paging);
+    /// clients may ask for fewer.
+    pub size_limit: usize,
+    /// Most seconds one search may take; clients may ask for less.
+    pub time_limit_seconds: u64,
+    /// Largest request message accepted, in bytes; a larger one closes the connection.
+    pub max_message_bytes: usize,
+    /// Seconds a connection may stay idle before the server closes it.
+    pub idle_timeout_seconds: u64,
+    /// Seconds a Simple Paged Results cookie stays valid.
+    pub page_cookie_seconds: u64,
+    /// Failed binds allowed per client IP address per minute, sustained.
+    pub failed_binds_per_minute: u32,
+    /// Failed binds a client may make in a burst before being slowed down.
+    pub failed_binds_burst: u32,
+    /// Most connections served at once; more are closed on accept.
+    pub max_connections: usize,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 3389)),
+            ldaps_listen: SocketAddr::from(([127, 0, 0, 1], 6636)),
+            base_dn: "dc=ccdir".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            size_limit: 500,
+            time_limit_seconds: 30,
+            max_message_bytes: 64 * 1024,
+            idle_timeout_seconds: 300,
+            page_cookie_seconds: 600,
+            failed_binds_per_minute: 10,
+            failed_binds_burst: 5,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl LdapConfig {
+    /// The certificate and key paths, resolved under `data_dir`, when both are set.
+    pub fn tls_files(&self, data_dir: &Path) -> Option<(PathBuf, PathBuf)> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(c), Some(k)) => Some((data_dir.join(c), data_dir.join(k))),
+            _ => None,
         }
     }
 }
@@ -228,6 +299,21 @@ impl Config {
         if self.api.rate_limit_per_second == 0 || self.api.rate_limit_burst == 0 {
             return Err(ConfigError::Rule(
                 "api.rate_limit_per_second and api.rate_limit_burst must be positive".into(),
+            ));
+        }
+        if self.ldap.tls_cert_file.is_some() != self.ldap.tls_key_file.is_some() {
+            return Err(ConfigError::Rule(
+                "ldap.tls_cert_file and ldap.tls_key_file go together".into(),
+            ));
+        }
+        if self.ldap.size_limit == 0 || self.ldap.max_message_bytes < 1024 {
+            return Err(ConfigError::Rule(
+                "ldap.size_limit must be positive and ldap.max_message_bytes at least 1024".into(),
+            ));
+        }
+        if self.ldap.failed_binds_per_minute == 0 || self.ldap.failed_binds_burst == 0 {
+            return Err(ConfigError::Rule(
+                "ldap.failed_binds_per_minute and ldap.failed_binds_burst must be positive".into(),
             ));
         }
         if self.api.max_body_bytes < 1024 {

@@ -13,6 +13,7 @@
 //! | [`formats`] | JSON lines, CSV and LDIF readers and writers for entries | domain, error |
 //! | [`core`] | the one service API every front end calls | all of the above |
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
+//! | [`ldap`] | LDAP front end (ldap3_proto codec, rustls) | core, domain, error, config, telemetry |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod formats;
 pub mod index;
+pub mod ldap;
 pub mod pki;
 pub mod seed;
 pub mod storage;

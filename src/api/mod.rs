@@ -14,6 +14,7 @@ mod middleware;
 mod organisations;
 mod problem;
 mod search;
+mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub use problem::{ApiError, PROBLEM_JSON, Problem};
         (name = "certificates", description = "Certificates of an entry, as JSON, PEM, DER or PKCS#7"),
         (name = "organisations", description = "Organisations and their domains"),
         (name = "anchors", description = "Trust anchors the node judges certificates against"),
+        (name = "users", description = "Users of an organisation, who bind over LDAP"),
         (name = "health", description = "Liveness, readiness and metrics"),
     )
 )]
@@ -94,6 +96,9 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(anchors::get_anchor)
         .service(anchors::add_anchors)
         .service(anchors::delete_anchor)
+        .service(users::list_users)
+        .service(users::put_user)
+        .service(users::delete_user)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

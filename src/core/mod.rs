@@ -10,8 +10,10 @@ mod bulk;
 mod certificates;
 mod entries;
 mod organisations;
+mod query;
 mod search;
 mod sync;
+mod users;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ use crate::telemetry::Metrics;
 pub use auth::issue_token;
 pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
 pub use entries::EntryView;
+pub use query::{EntryPage, EntryQuery, Placement, field_values};
 pub use search::{SearchHit, SearchRequest, SearchResults};
 
 /// Everything a failed core call can report. [`CoreError::kind`] places it

@@ -8,9 +8,12 @@ mod caller;
 mod certificate;
 mod change;
 mod clock;
+mod criteria;
 mod entry;
 mod input;
 mod organisation;
+mod tree;
+mod user;
 
 pub use address::{Address, DirectoryAddress, DomainName};
 pub use caller::{Caller, VisibilityScope};
@@ -20,9 +23,12 @@ pub use certificate::{
 };
 pub use change::{Change, ChangeKind, ChangeSeq};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use criteria::{Criteria, Field, Substrings};
 pub use entry::{Entry, EntryKind, EntryRecord, Identifier, NodeId, Visibility, npi_is_valid};
 pub use input::{EntryInput, OrganisationInput, parse_identifier, pem_certificate};
 pub use organisation::{OrgId, Organisation};
+pub use tree::{Ava, DirectoryTree, Dn, TreeNode, escape_dn_value};
+pub use user::{User, UserName, check_password};
 
 /// Why a value was refused at the edge. The message is safe to show a client:
 /// it names the rule that was broken, never internal state.

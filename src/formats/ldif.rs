@@ -22,45 +22,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{ImportRecord, ImportRow};
-use crate::domain::{EntryInput, OrgId, OrganisationInput, parse_identifier};
+use crate::domain::{DirectoryTree, EntryInput, OrgId, OrganisationInput, parse_identifier};
 
-/// Where records sit in the tree.
-#[derive(Debug, Clone)]
-pub struct LdifTree {
-    pub base_dn: String,
-}
-
-impl LdifTree {
-    pub fn organisation_dn(&self, org: &OrgId) -> String {
-        format!("o={},{}", escape_dn_value(org.as_str()), self.base_dn)
-    }
-
-    pub fn entry_dn(&self, address: &str, org: Option<&OrgId>) -> String {
-        match org {
-            Some(o) => format!(
-                "mail={},{}",
-                escape_dn_value(address),
-                self.organisation_dn(o)
-            ),
-            None => format!("mail={},{}", escape_dn_value(address), self.base_dn),
-        }
-    }
-}
-
-/// RFC 4514 escaping of an attribute value inside a DN.
-fn escape_dn_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for (i, c) in v.chars().enumerate() {
-        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
-            || (i == 0 && (c == ' ' || c == '#'))
-            || (i == v.chars().count() - 1 && c == ' ');
-        if special {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+/// Where records sit in the tree: the DN scheme the LDAP front end serves
+/// (see [`DirectoryTree`]).
+pub type LdifTree = DirectoryTree;
 
 /// One parsed LDIF record: its DN and attribute values in file order.
 struct RawRecord {

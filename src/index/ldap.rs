@@ -14,13 +14,13 @@
 use std::collections::BTreeSet;
 
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 
 use super::browse::KeyOrder;
 use super::search::scope_clause;
 use super::{IndexError, SearchIndex};
-use crate::domain::{EntryKind, VisibilityScope};
+use crate::domain::{EntryKind, OrgId, VisibilityScope};
 
 /// Most distinct values one substring filter may expand to.
 pub const MAX_EXPANSION: usize = 100_000;
@@ -142,6 +142,39 @@ impl SearchIndex {
         }
         let terms = values.iter().map(|v| Term::from_field_text(field, v));
         self.attr_keys(attr, Box::new(TermSetQuery::new(terms)), scope, limit)
+    }
+
+    /// Keys of every entry `scope` lets the caller see (only those of
+    /// `organisation`, when given), in key order, starting after `after`:
+    /// the enumeration behind presence filters and whole-subtree searches.
+    /// Reads the key column, never the documents.
+    pub fn keys_in_order(
+        &self,
+        organisation: Option<&OrgId>,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, IndexError> {
+        let base: Box<dyn Query> = match organisation {
+            Some(org) => Box::new(TermQuery::new(
+                Term::from_field_text(self.fields.org_id, org.as_str()),
+                IndexRecordOption::Basic,
+            )),
+            None => Box::new(AllQuery),
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, base)];
+        clauses.extend(scope_clause(&self.fields, scope));
+        let searcher = self.reader.searcher();
+        let collector = KeyOrder::new(
+            &searcher,
+            self.fields.key,
+            after.map(str::to_owned),
+            limit.clamp(1, MAX_ATTR_RESULTS),
+        );
+        let (_, keys) = searcher
+            .search(&BooleanQuery::new(clauses), &collector)
+            .map_err(IndexError::engine("enumerating entries"))?;
+        Ok(keys)
     }
 
     fn attr_keys(

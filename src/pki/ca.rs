@@ -891,3 +891,90 @@ mod tests {
         assert!(PublicKey::from_spki_der(&[]).is_err());
     }
 }
+
+/// A self-signed TLS server certificate with a fresh ECDSA P-256 key, for
+/// development (`ccdir init --tls`): CN the first name, subjectAltName
+/// dNSName for each name (an IPv4 literal becomes an iPAddress),
+/// keyUsage digitalSignature, extKeyUsage serverAuth.
+pub fn self_signed_server<R: rand::CryptoRng + ?Sized>(
+    names: &[String],
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+    rng: &mut R,
+) -> Result<IssuedLeaf, PkiError> {
+    let first = names
+        .first()
+        .ok_or_else(|| request_err("a server certificate needs a name"))?;
+    let key = KeyPair::generate(KeyType::EcdsaP256, rng)?;
+    let public = key.public_key()?;
+    let mut sans = Vec::new();
+    for name in names {
+        if let Ok(ip) = name.parse::<std::net::Ipv4Addr>() {
+            sans.push(GeneralName::IpAddress(
+                OctetString::new(ip.octets().to_vec()).map_err(PkiError::internal)?,
+            ));
+        } else {
+            let d = name
+                .parse::<DomainName>()
+                .map_err(|e| request_err(e.to_string()))?;
+            sans.push(GeneralName::DnsName(
+                Ia5String::new(d.as_str()).map_err(|_| request_err("DNS name must be ASCII"))?,
+            ));
+        }
+    }
+    let subject = make_name(first, None)?;
+    let extensions = vec![
+        ext(
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+            true,
+        )?,
+        ext(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?,
+        ext(&ExtendedKeyUsage(vec![rfc5912::ID_KP_SERVER_AUTH]), false)?,
+        ext(&SubjectAltName(sans), false)?,
+        ext(
+            &SubjectKeyIdentifier(
+                OctetString::new(key_id(public.spki_der())?).map_err(PkiError::internal)?,
+            ),
+            false,
+        )?,
+    ];
+    let plan = Plan {
+        issuer: subject.clone(),
+        subject,
+        extensions,
+    };
+    let builder = CertificateBuilder::new(
+        plan,
+        serial(rng)?,
+        validity(not_before, not_after)?,
+        spki_owned(public.spki_der())?,
+    )
+    .map_err(PkiError::internal)?;
+    Ok(IssuedLeaf {
+        cert_der: key.sign(builder, rng)?,
+        key_pem: Some(key.to_pkcs8_pem()?),
+    })
+}
+
+#[cfg(test)]
+mod server_cert_tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_server_certificate_parses() {
+        let now = Utc::now();
+        let issued = self_signed_server(
+            &["localhost".into(), "127.0.0.1".into()],
+            now,
+            now + chrono::Duration::days(30),
+            &mut rand::rng(),
+        )
+        .unwrap();
+        let cert = parse_certificate_der(&issued.cert_der).unwrap();
+        assert_eq!(cert.dns_names, ["localhost"]);
+        assert!(issued.key_pem.unwrap().contains("PRIVATE KEY"));
+    }
+}

@@ -29,6 +29,7 @@ mod organisations;
 mod scan;
 mod seq;
 mod trust;
+mod users;
 
 #[path = "../../migrations/mod.rs"]
 mod migrations;

@@ -1185,7 +1185,9 @@ async fn a_closed_directory_releases_its_index() {
         .await
         .expect("the index is free");
         // A write wakes the catch-up task; close while it is at work.
-        let admin = ccdir::domain::Caller::NodeAdmin { subject: "t".into() };
+        let admin = ccdir::domain::Caller::NodeAdmin {
+            subject: "t".into(),
+        };
         let input = ccdir::domain::OrganisationInput {
             name: "Org".into(),
             ..Default::default()

@@ -3,6 +3,8 @@
 
 mod api;
 mod cli;
+mod ldap;
+mod ldapsearch;
 mod module_rules;
 mod storage;
 mod support;

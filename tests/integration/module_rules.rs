@@ -39,6 +39,7 @@ const OWNED_CRATES: &[(&str, &[&str])] = &[
     ("sea_orm_migration", &["storage"]),
     ("tantivy", &["index"]),
     ("ldap3_proto", &["ldap"]),
+    ("ldap3_lber", &["ldap"]),
     ("hickory_server", &["dns"]),
     ("actix_web", &["api", "app"]),
     ("utoipa", &["api"]),

@@ -8,3 +8,4 @@ pub mod change;
 pub mod counter;
 pub mod entry;
 pub mod organisation;
+pub mod user;

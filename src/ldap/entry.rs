@@ -1,0 +1,310 @@
+//! How the tree's nodes look over LDAP: directory entries as
+//! `inetOrgPerson` (the same attributes the LDIF export writes),
+//! organisations as `organization`, the base entry; and which of their
+//! attributes a search asked for (`*`, `+`, `1.1`, names).
+//!
+//! Certificates: `userCertificate` holds each bound certificate's DER and
+//! is returned under exactly the description the client asked for
+//! (`userCertificate;binary` or plain `userCertificate`; `*` gives
+//! `;binary`), because clients look values up by the name they requested.
+//! `userSMIMECertificate` holds, per certificate, a certs-only PKCS#7 with
+//! the certificate and the chain supplied with it. Every certificate bound
+//! to a visible entry is served, whatever its trust status: clients pick the
+//! usable ones by validity and path (as Direct's DCDT expects them to).
+
+use ldap3_proto::proto::{LdapPartialAttribute, LdapSearchResultEntry};
+
+use super::filter::{ENTRY_CLASSES, attribute_type};
+use crate::core::{EntryView, certs_only_pkcs7};
+use crate::domain::{DirectoryTree, Organisation};
+
+/// The attributes a search asked for (RFC 4511 §4.5.1.8).
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// All user attributes (`*`, or no list at all).
+    all_user: bool,
+    /// All operational attributes (`+`).
+    operational: bool,
+    /// Requested descriptions as sent, and their attribute types.
+    named: Vec<(String, String)>,
+}
+
+impl Selection {
+    /// Reads the requested attribute list.
+    pub fn new(requested: &[String]) -> Selection {
+        let named: Vec<(String, String)> = requested
+            .iter()
+            .filter(|a| !matches!(a.as_str(), "*" | "+" | "1.1"))
+            .map(|a| (a.clone(), attribute_type(a)))
+            .collect();
+        Selection {
+            all_user: requested.is_empty() || requested.iter().any(|a| a == "*"),
+            operational: requested.iter().any(|a| a == "+"),
+            named,
+        }
+    }
+
+    /// Whether a user attribute (any case) is to be returned.
+    pub fn wants_user_attribute(&self, name: &str) -> bool {
+        self.wants_user(&attribute_type(name))
+    }
+
+    /// Whether an operational attribute (any case) is to be returned.
+    pub fn wants_operational_attribute(&self, name: &str) -> bool {
+        self.wants_operational(&attribute_type(name))
+    }
+
+    fn wants_user(&self, attr: &str) -> bool {
+        self.all_user || self.named.iter().any(|(_, t)| t == attr)
+    }
+
+    fn wants_operational(&self, attr: &str) -> bool {
+        self.operational || self.named.iter().any(|(_, t)| t == attr)
+    }
+
+    /// The descriptions to return a binary attribute under: each one asked
+    /// for, as written; `<name>;binary` when only `*` asked.
+    fn binary_names(&self, attr: &str, canonical: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (sent, t) in &self.named {
+            if t == attr && !names.iter().any(|n| n.eq_ignore_ascii_case(sent)) {
+                names.push(sent.clone());
+            }
+        }
+        if names.is_empty() && self.all_user {
+            names.push(format!("{canonical};binary"));
+        }
+        names
+    }
+}
+
+/// Collects attributes for one result entry.
+struct Builder<'a> {
+    selection: &'a Selection,
+    types_only: bool,
+    attributes: Vec<LdapPartialAttribute>,
+}
+
+impl Builder<'_> {
+    fn push(&mut self, name: &str, vals: Vec<Vec<u8>>) {
+        if vals.is_empty() {
+            return;
+        }
+        self.attributes.push(LdapPartialAttribute {
+            atype: name.to_owned(),
+            vals: if self.types_only { Vec::new() } else { vals },
+        });
+    }
+
+    fn user(&mut self, name: &str, vals: impl FnOnce() -> Vec<Vec<u8>>) {
+        if self.selection.wants_user(&name.to_ascii_lowercase()) {
+            self.push(name, vals());
+        }
+    }
+
+    fn text(&mut self, name: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.user(name, || vec![v.as_bytes().to_vec()]);
+        }
+    }
+
+    fn operational(&mut self, name: &str, vals: impl FnOnce() -> Vec<Vec<u8>>) {
+        if self.selection.wants_operational(&name.to_ascii_lowercase()) {
+            self.push(name, vals());
+        }
+    }
+
+    fn finish(self, dn: String) -> LdapSearchResultEntry {
+        LdapSearchResultEntry {
+            dn,
+            attributes: self.attributes,
+        }
+    }
+}
+
+fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Vec<u8>> {
+    values.into_iter().map(|v| v.as_bytes().to_vec()).collect()
+}
+
+/// GeneralizedTime (RFC 4517 §3.3.13) in UTC.
+fn generalized_time(t: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    t.format("%Y%m%d%H%M%SZ").to_string().into_bytes()
+}
+
+/// The search result entry for a directory entry.
+pub fn entry(
+    tree: &DirectoryTree,
+    view: &EntryView,
+    selection: &Selection,
+    types_only: bool,
+) -> LdapSearchResultEntry {
+    let e = &view.record.entry;
+    let address = e.address.to_string();
+    let dn = tree.entry_dn(&address, e.organisation.as_ref());
+    let mut b = Builder {
+        selection,
+        types_only,
+        attributes: Vec::new(),
+    };
+    b.user("objectClass", || texts(ENTRY_CLASSES));
+    b.text("mail", Some(&address));
+    b.text("cn", Some(&e.display_name));
+    b.text("displayName", Some(&e.display_name));
+    // inetOrgPerson (through person) must have a surname.
+    b.text("sn", Some(e.surname.as_deref().unwrap_or(&e.display_name)));
+    b.text("givenName", e.given_name.as_deref());
+    b.text("o", view.organisation_name.as_deref());
+    b.text("ou", e.unit.as_deref());
+    b.text("title", e.title.as_deref());
+    b.text("employeeType", e.profession.as_deref());
+    b.text("businessCategory", e.specialty.as_deref());
+    b.text("l", e.locality.as_deref());
+    b.text("st", e.region.as_deref());
+    b.text("c", e.country.as_deref());
+    b.text("postalCode", e.postal_code.as_deref());
+    b.text("telephoneNumber", e.phone.as_deref());
+    b.user("ccdirIdentifier", || {
+        e.identifiers
+            .iter()
+            .map(|i| i.to_string().into_bytes())
+            .collect()
+    });
+    b.text("ccdirKind", Some(e.kind.as_str()));
+    let certs = &view.record.certificates;
+    for name in selection.binary_names("usercertificate", "userCertificate") {
+        b.push(
+            &name,
+            certs.iter().map(|c| c.certificate.der.clone()).collect(),
+        );
+    }
+    for name in selection.binary_names("usersmimecertificate", "userSMIMECertificate") {
+        if types_only {
+            b.push(&name, vec![Vec::new(); certs.len().min(1)]);
+            continue;
+        }
+        b.push(
+            &name,
+            certs
+                .iter()
+                .map(|c| {
+                    let mut ders: Vec<&[u8]> = vec![&c.certificate.der];
+                    ders.extend(c.chain.iter().map(Vec::as_slice));
+                    certs_only_pkcs7(&ders)
+                })
+                .collect(),
+        );
+    }
+    b.operational("entryDN", || vec![dn.clone().into_bytes()]);
+    b.operational("structuralObjectClass", || texts(["inetOrgPerson"]));
+    b.operational("hasSubordinates", || texts(["FALSE"]));
+    b.operational("modifyTimestamp", || vec![generalized_time(e.updated_at)]);
+    b.finish(dn)
+}
+
+/// An organisation node's attributes (type, values), for filters and results.
+pub fn organisation_attributes(org: &Organisation) -> Vec<(&'static str, Vec<String>)> {
+    let mut o = vec![org.id.to_string()];
+    if org.name != org.id.as_str() {
+        o.push(org.name.clone());
+    }
+    let opt = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+    vec![
+        ("objectClass", vec!["top".into(), "organization".into()]),
+        ("o", o),
+        ("description", opt(&org.description)),
+        ("l", opt(&org.locality)),
+        ("st", opt(&org.region)),
+        ("c", opt(&org.country)),
+        (
+            "associatedDomain",
+            org.domains.iter().map(|d| d.to_string()).collect(),
+        ),
+    ]
+}
+
+/// The base entry's attributes: named after its first RDN.
+pub fn base_attributes(tree: &DirectoryTree) -> Vec<(&'static str, Vec<String>)> {
+    let first = crate::domain::Dn::parse(&tree.base_dn)
+        .ok()
+        .and_then(|dn| dn.0.first().and_then(|rdn| rdn.first().cloned()));
+    match first {
+        Some(ava) if ava.attr == "dc" => vec![
+            (
+                "objectClass",
+                vec!["top".into(), "dcObject".into(), "organization".into()],
+            ),
+            ("dc", vec![ava.value.clone()]),
+            ("o", vec![ava.value]),
+        ],
+        Some(ava) if ava.attr == "o" => vec![
+            ("objectClass", vec!["top".into(), "organization".into()]),
+            ("o", vec![ava.value]),
+        ],
+        _ => vec![("objectClass", vec!["top".into(), "extensibleObject".into()])],
+    }
+}
+
+/// The search result entry for a synthetic node with these attributes.
+pub fn synthetic(
+    dn: String,
+    attributes: &[(&'static str, Vec<String>)],
+    structural: &str,
+    selection: &Selection,
+    types_only: bool,
+) -> LdapSearchResultEntry {
+    let mut b = Builder {
+        selection,
+        types_only,
+        attributes: Vec::new(),
+    };
+    for (name, values) in attributes {
+        b.user(name, || texts(values.iter().map(String::as_str)));
+    }
+    b.operational("entryDN", || vec![dn.clone().into_bytes()]);
+    b.operational("structuralObjectClass", || texts([structural]));
+    b.operational("hasSubordinates", || texts(["TRUE"]));
+    b.finish(dn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sel: &Selection, attr: &str, canonical: &str) -> Vec<String> {
+        sel.binary_names(attr, canonical)
+    }
+
+    #[test]
+    fn selection_rules() {
+        let all = Selection::new(&[]);
+        assert!(all.wants_user("mail") && !all.wants_operational("entrydn"));
+        let none = Selection::new(&["1.1".into()]);
+        assert!(!none.wants_user("mail") && !none.wants_operational("entrydn"));
+        let plus = Selection::new(&["+".into()]);
+        assert!(!plus.wants_user("mail") && plus.wants_operational("entrydn"));
+        let some = Selection::new(&["MAIL".into(), "entryDN".into()]);
+        assert!(some.wants_user("mail") && !some.wants_user("cn"));
+        assert!(some.wants_operational("entrydn"));
+    }
+
+    #[test]
+    fn certificates_echo_the_requested_description() {
+        let sel = Selection::new(&["userCertificate;binary".into()]);
+        assert_eq!(
+            names(&sel, "usercertificate", "userCertificate"),
+            ["userCertificate;binary"]
+        );
+        let sel = Selection::new(&["usercertificate".into(), "userCertificate;binary".into()]);
+        assert_eq!(
+            names(&sel, "usercertificate", "userCertificate"),
+            ["usercertificate", "userCertificate;binary"]
+        );
+        let sel = Selection::new(&["*".into()]);
+        assert_eq!(
+            names(&sel, "usercertificate", "userCertificate"),
+            ["userCertificate;binary"]
+        );
+        let sel = Selection::new(&["mail".into()]);
+        assert!(names(&sel, "usercertificate", "userCertificate").is_empty());
+    }
+}

@@ -1,0 +1,349 @@
+//! The search operation (RFC 4511 §4.5): where in the tree to look (base and
+//! scope), what to match (the filter, as core criteria), what to return
+//! (attribute selection, typesOnly), and how much (client and server size
+//! and time limits, Simple Paged Results).
+//!
+//! Results come in tree order: the base entry, then organisations (by id),
+//! then directory entries in key order. Entries come from one core query;
+//! the synthetic nodes (base, organisations) are matched here.
+//!
+//! Limits: a search returns at most `min(client sizeLimit, ldap.size_limit)`
+//! entries and ends with sizeLimitExceeded (4) when more matched. With
+//! paged results the page size is capped at `ldap.size_limit` and the
+//! client's sizeLimit is not applied across pages. The time limit is
+//! `min(client timeLimit, ldap.time_limit_seconds)`; when it passes the
+//! entries found so far are sent with timeLimitExceeded (3).
+
+use std::time::{Duration, Instant};
+
+use ldap3_proto::control::LdapControl;
+use ldap3_proto::proto::{
+    LdapMsg, LdapOp, LdapResult, LdapResultCode, LdapSearchRequest, LdapSearchScope,
+};
+
+use super::Ldap;
+use super::entry::{self, Selection};
+use super::error::LdapError;
+use super::filter::{matches_attributes, to_criteria};
+use super::paging::{Position, search_id};
+use super::rootdse::root_dse;
+use crate::core::{EntryQuery, Placement};
+use crate::domain::{Caller, Criteria, Field, TreeNode};
+
+/// The Simple Paged Results request control's values.
+#[derive(Debug, Clone)]
+pub struct PagedRequest {
+    /// Entries wanted on this page; 0 abandons the paged search.
+    pub size: i64,
+    /// Empty on the first page; the previous page's cookie after that.
+    pub cookie: Vec<u8>,
+}
+
+/// A synthetic node of the tree.
+struct Node {
+    dn: String,
+    attributes: Vec<(&'static str, Vec<String>)>,
+    structural: &'static str,
+}
+
+/// Which directory entries a search covers.
+enum Entries {
+    None,
+    Query(Criteria, Placement),
+}
+
+/// How a search ended.
+struct Ending {
+    code: LdapResultCode,
+    message: String,
+    cookie: Option<Vec<u8>>,
+}
+
+fn result(code: LdapResultCode, message: String) -> LdapResult {
+    LdapResult {
+        code,
+        matcheddn: String::new(),
+        message,
+        referral: Vec::new(),
+    }
+}
+
+/// The LDAP result code of an error, from the error table.
+pub fn error_code(e: &LdapError) -> LdapResultCode {
+    LdapResultCode::try_from(i64::from(e.result_code())).unwrap_or(LdapResultCode::Other)
+}
+
+/// Answers a search: its entries, then the done message.
+pub async fn search(
+    ldap: &Ldap,
+    caller: &Caller,
+    secure: bool,
+    msgid: i32,
+    request: &LdapSearchRequest,
+    paged: Option<&PagedRequest>,
+) -> Vec<LdapMsg> {
+    let mut out = Vec::new();
+    let ending = match run(ldap, caller, secure, msgid, request, paged, &mut out).await {
+        Ok(ending) => ending,
+        Err(e) => Ending {
+            code: error_code(&e),
+            message: e.public_message(),
+            cookie: paged.map(|_| Vec::new()),
+        },
+    };
+    let ctrl = match ending.cookie {
+        Some(cookie) => vec![LdapControl::SimplePagedResults { size: 0, cookie }],
+        None => Vec::new(),
+    };
+    out.push(LdapMsg {
+        msgid,
+        op: LdapOp::SearchResultDone(result(ending.code, ending.message)),
+        ctrl,
+    });
+    out
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn run(
+    ldap: &Ldap,
+    caller: &Caller,
+    secure: bool,
+    msgid: i32,
+    request: &LdapSearchRequest,
+    paged: Option<&PagedRequest>,
+    out: &mut Vec<LdapMsg>,
+) -> Result<Ending, LdapError> {
+    let node = ldap
+        .tree
+        .locate(&request.base)
+        .map_err(|e| LdapError::InvalidDn(e.to_string()))?;
+    let selection = Selection::new(&request.attrs);
+    let success = |cookie| Ending {
+        code: LdapResultCode::Success,
+        message: String::new(),
+        cookie,
+    };
+    let send = |out: &mut Vec<LdapMsg>, entry| {
+        out.push(LdapMsg {
+            msgid,
+            op: LdapOp::SearchResultEntry(entry),
+            ctrl: Vec::new(),
+        })
+    };
+    if node == TreeNode::RootDse {
+        if request.scope != LdapSearchScope::Base {
+            return Err(LdapError::NoSuchObject);
+        }
+        let tls = ldap.tls.is_some() && !secure;
+        if let Some(e) = root_dse(
+            &ldap.tree.base_dn,
+            tls,
+            &request.filter,
+            &selection,
+            request.typesonly,
+        ) {
+            send(out, e);
+        }
+        return Ok(success(paged.map(|_| Vec::new())));
+    }
+
+    let (nodes, entries) = plan(ldap, caller, node, &request.scope, &request.filter).await?;
+
+    // How many, from where, until when.
+    let server_limit = ldap.limits.size_limit;
+    let (limit, mut position) = match paged {
+        Some(p) if p.size <= 0 => return Ok(success(Some(Vec::new()))),
+        Some(p) => {
+            let size = usize::try_from(p.size)
+                .unwrap_or(usize::MAX)
+                .min(server_limit);
+            let position = if p.cookie.is_empty() {
+                Position::Synthetic(0)
+            } else {
+                ldap.cookies
+                    .read(&p.cookie, search_id(request), now_seconds())?
+            };
+            (size, position)
+        }
+        None => {
+            let client = usize::try_from(request.sizelimit).unwrap_or(0);
+            let limit = if client == 0 {
+                server_limit
+            } else {
+                client.min(server_limit)
+            };
+            (limit, Position::Synthetic(0))
+        }
+    };
+    let mut time_limit = ldap.limits.time_limit;
+    if request.timelimit > 0 {
+        time_limit = time_limit.min(Duration::from_secs(request.timelimit.unsigned_abs().into()));
+    }
+    let deadline = Instant::now() + time_limit;
+
+    let mut sent = 0usize;
+    let mut next: Option<Position> = None;
+    if let Position::Synthetic(from) = position {
+        for (i, node) in nodes.iter().enumerate().skip(from as usize) {
+            if matches_attributes(&request.filter, &node.attributes) != Some(true) {
+                continue;
+            }
+            if sent == limit {
+                next = Some(Position::Synthetic(i as u32));
+                break;
+            }
+            send(
+                out,
+                entry::synthetic(
+                    node.dn.clone(),
+                    &node.attributes,
+                    node.structural,
+                    &selection,
+                    request.typesonly,
+                ),
+            );
+            sent += 1;
+        }
+        position = Position::EntriesAfter(None);
+    }
+    let mut timed_out = false;
+    if let (None, Entries::Query(criteria, placement), Position::EntriesAfter(after)) =
+        (&next, entries, position)
+    {
+        let room = limit - sent;
+        let query = EntryQuery {
+            criteria,
+            placement,
+            after: after.clone(),
+            limit: room.max(1),
+            deadline: Some(deadline),
+        };
+        let page = ldap.directory.query_entries(caller, &query).await?;
+        timed_out = page.timed_out;
+        if room == 0 {
+            if !page.entries.is_empty() {
+                next = Some(Position::EntriesAfter(after));
+            }
+        } else {
+            let last = page.entries.last().map(|v| v.record.entry.address.key());
+            for view in &page.entries {
+                send(
+                    out,
+                    entry::entry(&ldap.tree, view, &selection, request.typesonly),
+                );
+            }
+            if page.more {
+                next = Some(Position::EntriesAfter(last.or(after)));
+            }
+        }
+    }
+
+    if timed_out {
+        return Ok(Ending {
+            code: LdapResultCode::TimeLimitExceeded,
+            message: "time limit exceeded".into(),
+            cookie: paged.map(|_| Vec::new()),
+        });
+    }
+    match (paged, next) {
+        (Some(_), Some(next)) => Ok(success(Some(ldap.cookies.issue(
+            search_id(request),
+            &next,
+            now_seconds(),
+        )))),
+        (Some(_), None) => Ok(success(Some(Vec::new()))),
+        (None, Some(_)) => Ok(Ending {
+            code: LdapResultCode::SizeLimitExceeded,
+            message: format!("size limit of {limit} entries exceeded"),
+            cookie: None,
+        }),
+        (None, None) => Ok(success(None)),
+    }
+}
+
+/// The synthetic nodes and the entries a search of `node` with `scope` covers.
+async fn plan(
+    ldap: &Ldap,
+    caller: &Caller,
+    node: TreeNode,
+    scope: &LdapSearchScope,
+    filter: &ldap3_proto::proto::LdapFilter,
+) -> Result<(Vec<Node>, Entries), LdapError> {
+    use LdapSearchScope::{Base, Children, OneLevel, Subtree};
+    let criteria = || to_criteria(filter);
+    let base_node = || Node {
+        dn: ldap.tree.base_dn.clone(),
+        attributes: entry::base_attributes(&ldap.tree),
+        structural: "organization",
+    };
+    let org_node = |org: &crate::domain::Organisation| Node {
+        dn: ldap.tree.organisation_dn(&org.id),
+        attributes: entry::organisation_attributes(org),
+        structural: "organization",
+    };
+    Ok(match node {
+        TreeNode::RootDse => (Vec::new(), Entries::None),
+        TreeNode::Base => {
+            let orgs = || async {
+                ldap.directory
+                    .list_organisations()
+                    .await
+                    .map(|all| all.iter().map(org_node).collect::<Vec<_>>())
+            };
+            match scope {
+                Base => (vec![base_node()], Entries::None),
+                OneLevel => (
+                    orgs().await?,
+                    Entries::Query(criteria(), Placement::WithoutOrganisation),
+                ),
+                Subtree => {
+                    let mut nodes = vec![base_node()];
+                    nodes.extend(orgs().await?);
+                    (nodes, Entries::Query(criteria(), Placement::Anywhere))
+                }
+                Children => (
+                    orgs().await?,
+                    Entries::Query(criteria(), Placement::Anywhere),
+                ),
+            }
+        }
+        TreeNode::Organisation(id) => {
+            let org = ldap
+                .directory
+                .get_organisation(&id)
+                .await
+                .map_err(|_| LdapError::NoSuchObject)?;
+            let entries = Entries::Query(criteria(), Placement::InOrganisation(id));
+            match scope {
+                Base => (vec![org_node(&org)], Entries::None),
+                OneLevel | Children => (Vec::new(), entries),
+                Subtree => (vec![org_node(&org)], entries),
+            }
+        }
+        TreeNode::Entry { key, organisation } => {
+            let found = ldap.directory.lookup_entry(caller, &key).await?;
+            match found {
+                Some(view) if view.record.entry.organisation == organisation => {}
+                _ => return Err(LdapError::NoSuchObject),
+            }
+            match scope {
+                Base | Subtree => {
+                    let placement = match organisation {
+                        Some(org) => Placement::InOrganisation(org),
+                        None => Placement::WithoutOrganisation,
+                    };
+                    let exact =
+                        Criteria::And(vec![Criteria::Equals(Field::Address, key), criteria()]);
+                    (Vec::new(), Entries::Query(exact, placement))
+                }
+                OneLevel | Children => (Vec::new(), Entries::None),
+            }
+        }
+        TreeNode::User { .. } | TreeNode::Outside => return Err(LdapError::NoSuchObject),
+    })
+}
