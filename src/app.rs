@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::cli::{
-    Cli, Command, ExportArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand, TokenRole,
+    Cli, Command, ExportArgs, ExportTarget, ExportZoneArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand, TokenRole,
 };
 use crate::config::Config;
 use crate::core::{
@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = cli.global.overrides();
     if let Command::Serve(args) = &cli.command {
         overrides.api_listen = args.api_listen;
+        overrides.dns_listen = args.dns_listen;
     }
     let mut config = Config::load(cli.global.config.as_deref(), &overrides)?;
     if let Command::Serve(ServeArgs { demo: true, .. }) = &cli.command
@@ -150,12 +151,22 @@ pub struct RunningNode {
     pub directory: Directory,
     pub api_addr: SocketAddr,
     api: actix_web::dev::ServerHandle,
+    /// The DNS front end, when `dns.enabled`.
+    pub dns: Option<crate::dns::DnsServer>,
 }
 
 impl RunningNode {
     /// Stops the front ends, letting requests in flight finish.
     pub async fn stop(self) {
         self.api.stop(true).await;
+        if let Some(dns) = self.dns {
+            dns.stop().await;
+        }
+    }
+
+    /// Where DNS answers over UDP and TCP, when it runs.
+    pub fn dns_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.dns.as_ref().map(|d| (d.udp_addr, d.tcp_addr))
     }
 }
 
@@ -181,10 +192,20 @@ pub async fn start_with(
     let api = api::bind(directory.clone(), &config.api, metrics)
         .with_context(|| format!("binding the REST listener {}", config.api.listen))?;
     tokio::spawn(api.server);
+    let dns = if config.dns.enabled {
+        Some(
+            crate::dns::start(directory.clone(), &config.dns)
+                .await
+                .context("starting the DNS front end")?,
+        )
+    } else {
+        None
+    };
     Ok(RunningNode {
         directory,
         api_addr: api.local_addr,
         api: api.handle,
+        dns,
     })
 }
 
@@ -200,8 +221,13 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             directory.wait_indexed(report.seq).await;
         }
     }
+    let dns = match node.dns_addrs() {
+        Some((udp, tcp)) => format!("udp://{udp} tcp://{tcp}"),
+        None => "off".into(),
+    };
     info!(
         rest = %format!("http://{}", node.api_addr),
+        dns = %dns,
         data_dir = %config.data_dir.display(),
         database = node.directory.backend(),
         node = %node.directory.node_id(),
@@ -215,6 +241,13 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs(86_400),
         )?;
         println!("ccdir demo is up: REST on http://{}", node.api_addr);
+        if let Some((udp, _)) = node.dns_addrs() {
+            println!(
+                "  DNS on {udp}: dig @{} -p {} <address with @ as .> CERT",
+                udp.ip(),
+                udp.port()
+            );
+        }
         println!(
             "  try: curl 'http://{}/api/v1/search?q=cardiology+boston'",
             node.api_addr
@@ -331,6 +364,9 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
 }
 
 async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
+    if let Some(ExportTarget::Zone(zone)) = &args.target {
+        return export_zone(config, zone).await;
+    }
     let key = load_key(&config)?;
     let directory = open_directory(&config, key, IndexMode::None, Metrics::new()).await?;
     let mut out: Box<dyn Write> = match &args.output {
@@ -363,6 +399,21 @@ async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         .await?;
     out.flush()?;
     eprintln!("exported {count} entries");
+    Ok(())
+}
+
+async fn export_zone(config: Config, args: &ExportZoneArgs) -> anyhow::Result<()> {
+    let key = load_key(&config)?;
+    let directory = open_directory(&config, key, IndexMode::None, Metrics::new()).await?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let count = crate::dns::export_zone(&directory, &config.dns, &args.name, &mut out).await?;
+    out.flush()?;
+    eprintln!("exported zone {} with {count} records", args.name);
     Ok(())
 }
 

@@ -13,6 +13,7 @@
 //! | [`formats`] | JSON lines, CSV and LDIF readers and writers for entries | domain, error |
 //! | [`core`] | the one service API every front end calls | all of the above |
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
+//! | [`dns`] | DNS front end: CERT, SRV, SOA, AXFR, NOTIFY, zone files | core, domain, error, config, telemetry |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod dns;
 pub mod domain;
 pub mod error;
 pub mod formats;

@@ -10,6 +10,7 @@ mod bulk;
 mod certificates;
 mod entries;
 mod organisations;
+mod publication;
 mod search;
 mod sync;
 
@@ -29,6 +30,7 @@ use crate::telemetry::Metrics;
 pub use auth::issue_token;
 pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
 pub use entries::EntryView;
+pub use publication::{NameKey, NameState, Publication, PublishedCerts};
 pub use search::{SearchHit, SearchRequest, SearchResults};
 
 /// Everything a failed core call can report. [`CoreError::kind`] places it
@@ -155,6 +157,8 @@ struct Inner {
     index_writing: tokio::sync::Mutex<()>,
     /// Bumped each time a trust re-evaluation of all certificates finishes.
     trust_generation: watch::Sender<u64>,
+    /// The last change this process wrote, for derived views that follow writes.
+    wrote: watch::Sender<ChangeSeq>,
 }
 
 impl Directory {
@@ -195,6 +199,7 @@ impl Directory {
             indexed: watch::Sender::new(applied),
             index_writing: tokio::sync::Mutex::new(()),
             trust_generation: watch::Sender::new(0),
+            wrote: watch::Sender::new(ChangeSeq(0)),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;
@@ -265,6 +270,13 @@ impl Directory {
     fn written(&self, seq: ChangeSeq) {
         self.inner.metrics.change_seq.set(seq.0);
         self.inner.wake_sync.notify_one();
+        self.inner.wrote.send_if_modified(|last| {
+            let newer = seq > *last;
+            if newer {
+                *last = seq;
+            }
+            newer
+        });
     }
 
     /// Waits until the search index has applied `seq` (read-your-writes for

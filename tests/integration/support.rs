@@ -37,6 +37,7 @@ impl TestNode {
             ..Config::default()
         };
         config.api.listen = "127.0.0.1:0".parse().expect("addr");
+        config.dns.listen = "127.0.0.1:0".parse().expect("addr");
         tweak(&mut config);
         let key = NodeKey::generate(&mut rand::rng());
         let copy = NodeKey::from_pkcs8_pem(&key.to_pkcs8_pem().expect("pem")).expect("key");
