@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod dns;
 mod module_rules;
 mod storage;
 mod support;
