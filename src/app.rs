@@ -14,7 +14,8 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::cli::{
-    Cli, Command, ExportArgs, ExportTarget, ExportZoneArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand, TokenRole,
+    Cli, Command, ExportArgs, ExportTarget, ExportZoneArgs, ImportArgs, SeedArgs, ServeArgs,
+    TokenCommand, TokenRole,
 };
 use crate::config::Config;
 use crate::core::{

@@ -385,9 +385,7 @@ impl Publication {
             };
             let keys: Vec<String> = changes
                 .iter()
-                .filter(|c| {
-                    matches!(c.kind, ChangeKind::EntryUpserted | ChangeKind::EntryRemoved)
-                })
+                .filter(|c| matches!(c.kind, ChangeKind::EntryUpserted | ChangeKind::EntryRemoved))
                 .map(|c| c.key.clone())
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -478,8 +476,7 @@ impl State {
             });
             owner.from.push((key.clone(), c.der.clone()));
             touched.insert(c.owner.clone());
-            self.expiries
-                .push(Reverse((c.not_after, key.clone())));
+            self.expiries.push(Reverse((c.not_after, key.clone())));
         }
         for name in touched {
             let Some(owner) = self.owners.get_mut(&name) else {

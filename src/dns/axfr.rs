@@ -73,7 +73,8 @@ impl Transfer {
         let zone = self.zone.clone();
         let apex = zone.apex.as_bytes();
         loop {
-            let fits = |b: &Builder<'_>, size: usize| records == 0 || b.len() + size <= MESSAGE_TARGET;
+            let fits =
+                |b: &Builder<'_>, size: usize| records == 0 || b.written() + size <= MESSAGE_TARGET;
             match self.step {
                 Step::FirstSoa | Step::LastSoa => {
                     let (names, numbers) = zone.soa_rdata(self.serial);
@@ -101,7 +102,12 @@ impl Transfer {
                     if !fits(&b, size) {
                         break;
                     }
-                    b.answer(Owner::Key(r.owner.as_bytes()), r.data.rtype(), r.ttl, &[&rdata]);
+                    b.answer(
+                        Owner::Key(r.owner.as_bytes()),
+                        r.data.rtype(),
+                        r.ttl,
+                        &[&rdata],
+                    );
                     records += 1;
                     self.step = Step::Static(i + 1);
                 }
@@ -120,15 +126,26 @@ impl Transfer {
                     let size = owner.as_bytes().len() + 11 + CERT_HEADER.len() + der.len();
                     if size > usize::from(u16::MAX) - 512 {
                         // Cannot travel in one message; such a certificate is not served.
-                        self.step = Step::Certs { name, cert: cert + 1 };
+                        self.step = Step::Certs {
+                            name,
+                            cert: cert + 1,
+                        };
                         continue;
                     }
                     if !fits(&b, size) {
                         break;
                     }
-                    b.answer(Owner::Key(owner.as_bytes()), TYPE_CERT, zone.ttl, &[&CERT_HEADER, der]);
+                    b.answer(
+                        Owner::Key(owner.as_bytes()),
+                        TYPE_CERT,
+                        zone.ttl,
+                        &[&CERT_HEADER, der],
+                    );
                     records += 1;
-                    self.step = Step::Certs { name, cert: cert + 1 };
+                    self.step = Step::Certs {
+                        name,
+                        cert: cert + 1,
+                    };
                 }
                 Step::Done => break,
             }

@@ -24,8 +24,8 @@ use std::time::Instant;
 use super::axfr::Transfer;
 use super::rrl::RateLimiter;
 use super::wire::{
-    self, Builder, CLASS_ANY, CLASS_IN, OPCODE_QUERY, Owner, Parsed, Rcode, Request,
-    ResponseFlags, TYPE_AXFR, TYPE_IXFR, TYPE_SOA,
+    self, Builder, CLASS_ANY, CLASS_IN, OPCODE_QUERY, Owner, Parsed, Rcode, Request, ResponseFlags,
+    TYPE_AXFR, TYPE_IXFR, TYPE_SOA,
 };
 use super::zones::ZoneSet;
 use super::{lookup, negative};
@@ -65,9 +65,8 @@ impl Handler {
             publication,
             serial: AtomicU32::new(unix_now()),
             edns_udp_size: config.edns_udp_size,
-            rrl: (config.rrl_responses_per_second > 0).then(|| {
-                RateLimiter::new(config.rrl_responses_per_second, config.rrl_burst)
-            }),
+            rrl: (config.rrl_responses_per_second > 0)
+                .then(|| RateLimiter::new(config.rrl_responses_per_second, config.rrl_burst)),
         }
     }
 
@@ -110,7 +109,13 @@ impl Handler {
 
     /// Answers one message from `src`. The response (if any) is written to
     /// `out`, which is cleared first. Never panics, whatever the bytes.
-    pub fn handle(&self, msg: &[u8], src: IpAddr, transport: Transport, out: &mut Vec<u8>) -> Action {
+    pub fn handle(
+        &self,
+        msg: &[u8],
+        src: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Action {
         let request = match wire::parse(msg) {
             Parsed::Drop => return Action::Drop,
             Parsed::FormErr(header) => {
@@ -123,19 +128,47 @@ impl Handler {
         let question = request.question.as_ref();
         let raw_q = question.map(|q| q.raw);
         if header.opcode() != OPCODE_QUERY {
-            negative::error(out, header, raw_q, request.edns, Rcode::NotImp, self.edns_udp_size);
+            negative::error(
+                out,
+                header,
+                raw_q,
+                request.edns,
+                Rcode::NotImp,
+                self.edns_udp_size,
+            );
             return Action::Reply;
         }
         if request.edns.is_some_and(|e| e.version != 0) {
-            negative::error(out, header, raw_q, request.edns, Rcode::BadVers, self.edns_udp_size);
+            negative::error(
+                out,
+                header,
+                raw_q,
+                request.edns,
+                Rcode::BadVers,
+                self.edns_udp_size,
+            );
             return Action::Reply;
         }
         let Some(q) = question else {
-            negative::error(out, header, None, request.edns, Rcode::FormErr, self.edns_udp_size);
+            negative::error(
+                out,
+                header,
+                None,
+                request.edns,
+                Rcode::FormErr,
+                self.edns_udp_size,
+            );
             return Action::Reply;
         };
         if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
-            negative::error(out, header, raw_q, request.edns, Rcode::Refused, self.edns_udp_size);
+            negative::error(
+                out,
+                header,
+                raw_q,
+                request.edns,
+                Rcode::Refused,
+                self.edns_udp_size,
+            );
             return Action::Reply;
         }
         let limit = self.size_limit(&request, transport);
@@ -152,7 +185,14 @@ impl Handler {
                 self.transfer(&zones, &request, src, out)
             }
             TYPE_AXFR => {
-                negative::error(out, header, raw_q, request.edns, Rcode::FormErr, self.edns_udp_size);
+                negative::error(
+                    out,
+                    header,
+                    raw_q,
+                    request.edns,
+                    Rcode::FormErr,
+                    self.edns_udp_size,
+                );
                 Action::Reply
             }
             TYPE_IXFR => {
@@ -160,20 +200,41 @@ impl Handler {
                     Some(zone) => {
                         let mut b = Builder::new(out, header, authoritative(Rcode::NoError), raw_q);
                         let (names, numbers) = zone.soa_rdata(self.serial());
-                        b.answer(Owner::Pointer(wire::QUESTION_AT), TYPE_SOA, zone.soa_ttl, &[names, &numbers]);
+                        b.answer(
+                            Owner::Pointer(wire::QUESTION_AT),
+                            TYPE_SOA,
+                            zone.soa_ttl,
+                            &[names, &numbers],
+                        );
                         if let Some(e) = request.edns {
                             b.opt(self.edns_udp_size, e.dnssec_ok);
                         }
                         b.finish();
                     }
-                    None => negative::error(out, header, raw_q, request.edns, Rcode::NotAuth, self.edns_udp_size),
+                    None => negative::error(
+                        out,
+                        header,
+                        raw_q,
+                        request.edns,
+                        Rcode::NotAuth,
+                        self.edns_udp_size,
+                    ),
                 }
                 Action::Reply
             }
             _ => {
                 match zones.find(&q.name) {
-                    Some((zone, apex_at)) => lookup::answer(self, zone, apex_at, &request, q, limit, out),
-                    None => negative::error(out, header, raw_q, request.edns, Rcode::Refused, self.edns_udp_size),
+                    Some((zone, apex_at)) => {
+                        lookup::answer(self, zone, apex_at, &request, q, limit, out)
+                    }
+                    None => negative::error(
+                        out,
+                        header,
+                        raw_q,
+                        request.edns,
+                        Rcode::Refused,
+                        self.edns_udp_size,
+                    ),
                 }
                 Action::Reply
             }
@@ -193,18 +254,38 @@ impl Handler {
         self.edns_udp_size
     }
 
-    fn transfer(&self, zones: &ZoneSet, request: &Request<'_>, src: IpAddr, out: &mut Vec<u8>) -> Action {
+    fn transfer(
+        &self,
+        zones: &ZoneSet,
+        request: &Request<'_>,
+        src: IpAddr,
+        out: &mut Vec<u8>,
+    ) -> Action {
         let header = request.header;
         let Some(q) = request.question.as_ref() else {
             return Action::Drop;
         };
         let Some(zone) = zones.get(q.name.key()) else {
-            negative::error(out, header, Some(q.raw), request.edns, Rcode::NotAuth, self.edns_udp_size);
+            negative::error(
+                out,
+                header,
+                Some(q.raw),
+                request.edns,
+                Rcode::NotAuth,
+                self.edns_udp_size,
+            );
             return Action::Reply;
         };
         if !zone.may_transfer(src) {
             tracing::info!(%src, zone = %zone.apex, "zone transfer refused");
-            negative::error(out, header, Some(q.raw), request.edns, Rcode::Refused, self.edns_udp_size);
+            negative::error(
+                out,
+                header,
+                Some(q.raw),
+                request.edns,
+                Rcode::Refused,
+                self.edns_udp_size,
+            );
             return Action::Reply;
         }
         let (_, names) = self.publication.names_within(zone.apex.as_bytes());

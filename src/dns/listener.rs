@@ -50,7 +50,11 @@ pub struct TransportLimits {
 impl Listeners {
     /// Binds UDP and TCP on `addr` (with port 0, TCP takes the port UDP got
     /// when it is free) and starts serving.
-    pub fn bind(addr: SocketAddr, handler: Arc<Handler>, limits: TransportLimits) -> io::Result<Listeners> {
+    pub fn bind(
+        addr: SocketAddr,
+        handler: Arc<Handler>,
+        limits: TransportLimits,
+    ) -> io::Result<Listeners> {
         let udp = UdpSocket::bind(addr)?;
         let udp_addr = udp.local_addr()?;
         let tcp = match std::net::TcpListener::bind(udp_addr) {
@@ -106,7 +110,16 @@ fn serve_udp(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let (len, src) = match socket.recv_from(&mut buf) {
             Ok(x) => x,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
                 // ICMP errors of earlier sends show up here on some systems.
                 debug!(error = %e, "udp receive");
@@ -198,7 +211,10 @@ async fn serve_connection(
             Err(_) => return Err(timed_out()),
         };
         if len < 12 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "frame shorter than a header"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "frame shorter than a header",
+            ));
         }
         let frame = &mut msg[..len];
         tokio::time::timeout(idle, rd.read_exact(frame))
@@ -228,9 +244,16 @@ async fn serve_connection(
     }
 }
 
-async fn write_frame<W: AsyncWriteExt + Unpin>(wr: &mut W, out: &[u8], idle: Duration) -> io::Result<()> {
+async fn write_frame<W: AsyncWriteExt + Unpin>(
+    wr: &mut W,
+    out: &[u8],
+    idle: Duration,
+) -> io::Result<()> {
     let Ok(len) = u16::try_from(out.len()) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "response over 65535 octets"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "response over 65535 octets",
+        ));
     };
     let write = async {
         wr.write_all(&len.to_be_bytes()).await?;

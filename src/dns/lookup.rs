@@ -15,7 +15,7 @@
 use super::handler::{Handler, authoritative};
 use super::negative;
 use super::wire::{
-    Builder, CERT_PKIX, Owner, Question, QUESTION_AT, Request, TYPE_ANY, TYPE_CERT, TYPE_SOA,
+    Builder, CERT_PKIX, Owner, QUESTION_AT, Question, Request, TYPE_ANY, TYPE_CERT, TYPE_SOA,
 };
 use super::zones::Zone;
 use crate::core::NameState;
@@ -42,8 +42,13 @@ pub fn answer(
     let statics = zone.static_sets(name);
     let serial = handler.serial();
 
-    let mut b = Builder::new(out, request.header, authoritative(super::wire::Rcode::NoError), Some(q.raw));
-    let start = b.len();
+    let mut b = Builder::new(
+        out,
+        request.header,
+        authoritative(super::wire::Rcode::NoError),
+        Some(q.raw),
+    );
+    let start = b.written();
     let owner = Owner::Pointer(QUESTION_AT);
     if at_apex && (any || q.qtype == TYPE_SOA) {
         let (names, numbers) = zone.soa_rdata(serial);
@@ -61,13 +66,19 @@ pub fn answer(
             b.answer(owner, TYPE_CERT, zone.ttl, &[&CERT_HEADER, der]);
         }
     }
-    let answered = b.len() > start;
+    let answered = b.written() > start;
     if !answered {
-        drop(b);
-        let exists = at_apex
-            || zone.static_name_exists(name)
-            || !matches!(published, NameState::Absent);
-        negative::negative(out, request, zone, apex_at, serial, exists, handler.edns_udp_size());
+        let exists =
+            at_apex || zone.static_name_exists(name) || !matches!(published, NameState::Absent);
+        negative::negative(
+            out,
+            request,
+            zone,
+            apex_at,
+            serial,
+            exists,
+            handler.edns_udp_size(),
+        );
         return;
     }
     if let Some(e) = request.edns {
@@ -75,6 +86,13 @@ pub fn answer(
     }
     let len = b.finish();
     if len > limit {
-        negative::truncated(out, request.header, q.raw, request.edns, handler.edns_udp_size(), true);
+        negative::truncated(
+            out,
+            request.header,
+            q.raw,
+            request.edns,
+            handler.edns_udp_size(),
+            true,
+        );
     }
 }

@@ -129,12 +129,13 @@ pub async fn start(directory: Directory, config: &DnsConfig) -> Result<DnsServer
         tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout_seconds.max(1)),
         tcp_max_connections: config.tcp_max_connections,
     };
-    let listeners = listener::Listeners::bind(config.listen, handler.clone(), limits).map_err(
-        |source| DnsError::Bind {
-            addr: config.listen,
-            source,
-        },
-    )?;
+    let listeners =
+        listener::Listeners::bind(config.listen, handler.clone(), limits).map_err(|source| {
+            DnsError::Bind {
+                addr: config.listen,
+                source,
+            }
+        })?;
     let (shutdown, rx) = watch::channel(false);
     tokio::spawn(notify::maintain(
         handler.clone(),

@@ -118,7 +118,11 @@ async fn send_notify(zone: Arc<Zone>, serial: u32, target: SocketAddr) {
                     return false;
                 };
                 let reply = &buf[..n];
-                if from == target && n >= 12 && reply[0..2] == id.to_be_bytes() && reply[2] & 0x80 != 0 {
+                if from == target
+                    && n >= 12
+                    && reply[0..2] == id.to_be_bytes()
+                    && reply[2] & 0x80 != 0
+                {
                     return true;
                 }
             }

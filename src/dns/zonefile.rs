@@ -35,7 +35,12 @@ pub fn write_zone(
     for (owner, certs) in names {
         let owner = owner.to_presentation();
         for der in certs.iter() {
-            writeln!(out, "{owner} {} IN CERT PKIX 0 0 {}", zone.ttl, STANDARD.encode(der))?;
+            writeln!(
+                out,
+                "{owner} {} IN CERT PKIX 0 0 {}",
+                zone.ttl,
+                STANDARD.encode(der)
+            )?;
             count += 1;
         }
     }

@@ -118,7 +118,9 @@ impl Network {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
@@ -252,7 +254,9 @@ impl Zone {
         let allow_transfer = config
             .allow_transfer
             .iter()
-            .map(|t| Network::parse(t).ok_or_else(|| bad(&format!("{t:?} is not an address or network"))))
+            .map(|t| {
+                Network::parse(t).ok_or_else(|| bad(&format!("{t:?} is not an address or network")))
+            })
             .collect::<Result<_, _>>()?;
 
         let mut by_name: HashMap<NameKey, Vec<RrSet>> = HashMap::new();
@@ -371,7 +375,10 @@ impl ZoneSet {
             for z in &config.zones {
                 let zone = Zone::from_config(z, config, None)?;
                 if zones.insert(zone.apex.clone(), Arc::new(zone)).is_some() {
-                    return Err(DnsError::Zone(format!("zone {:?} is configured twice", z.name)));
+                    return Err(DnsError::Zone(format!(
+                        "zone {:?} is configured twice",
+                        z.name
+                    )));
                 }
             }
         } else if config.zones_from_organisations {
@@ -446,7 +453,11 @@ mod tests {
         let one = Network::parse("127.0.0.1").unwrap();
         assert!(one.contains("127.0.0.1".parse().unwrap()));
         assert!(!one.contains("127.0.0.2".parse().unwrap()));
-        assert!(Network::parse("::/0").unwrap().contains("::1".parse().unwrap()));
+        assert!(
+            Network::parse("::/0")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
         assert!(Network::parse("10.0.0.0/33").is_none());
         assert!(Network::parse("nonsense").is_none());
     }

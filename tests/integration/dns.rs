@@ -92,7 +92,13 @@ pub async fn setup(node: &TestNode, pki: &TestPki) {
 }
 
 /// PUTs an entry at `address` (a mailbox or the domain) with `certs` (DER).
-pub async fn put_entry(node: &TestNode, pki: &TestPki, address: &str, certs: &[Vec<u8>], extra: serde_json::Value) {
+pub async fn put_entry(
+    node: &TestNode,
+    pki: &TestPki,
+    address: &str,
+    certs: &[Vec<u8>],
+    extra: serde_json::Value,
+) {
     let mut pems: Vec<String> = certs.iter().map(|c| pem_certificate(c)).collect();
     pems.push(pem_certificate(&pki.issuing_der()));
     let mut body = json!({"display_name": address, "organisation": ORG, "certificates": pems});
@@ -126,7 +132,10 @@ pub fn rsa_leaf(pki: &TestPki, email: &str) -> Vec<u8> {
         policies: vec![],
         key: LeafKey::Existing(key),
     };
-    pki.issuing.issue_leaf(&spec, &mut rand::rng()).unwrap().cert_der
+    pki.issuing
+        .issue_leaf(&spec, &mut rand::rng())
+        .unwrap()
+        .cert_der
 }
 
 fn resolver(addr: SocketAddr, tcp_only: bool) -> TokioResolver {
@@ -150,7 +159,10 @@ fn resolver(addr: SocketAddr, tcp_only: bool) -> TokioResolver {
 
 /// The CERT payloads at `name`, as the resolver sees them.
 async fn cert_ders(r: &TokioResolver, name: &str) -> Vec<Vec<u8>> {
-    let lookup = r.lookup(format!("{name}."), RecordType::CERT).await.unwrap();
+    let lookup = r
+        .lookup(format!("{name}."), RecordType::CERT)
+        .await
+        .unwrap();
     let mut out: Vec<Vec<u8>> = lookup
         .answers()
         .iter()
@@ -201,7 +213,9 @@ pub async fn udp(addr: SocketAddr, msg: &[u8]) -> Message {
 /// server stops writing (several for AXFR).
 pub async fn tcp(addr: SocketAddr, msg: &[u8], messages: usize) -> Vec<Message> {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(&(msg.len() as u16).to_be_bytes()).await.unwrap();
+    s.write_all(&(msg.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
     s.write_all(msg).await.unwrap();
     let mut out = Vec::new();
     for _ in 0..messages {
@@ -259,23 +273,59 @@ async fn cert_records_for_address_and_domain_bound_certificates() {
     let pki = TestPki::new("DnsCert");
     setup(&node, &pki).await;
     let alice = pki.valid_leaf(&format!("alice@{ZONE}"));
-    put_entry(&node, &pki, &format!("alice@{ZONE}"), &[alice.clone()], json!({})).await;
+    put_entry(
+        &node,
+        &pki,
+        &format!("alice@{ZONE}"),
+        std::slice::from_ref(&alice),
+        json!({}),
+    )
+    .await;
     let now = Utc::now();
-    let domain_cert = pki.leaf(None, Some(ZONE), now - chrono::Duration::days(1), now + chrono::Duration::days(30));
-    put_entry(&node, &pki, ZONE, &[domain_cert.clone()], json!({})).await;
+    let domain_cert = pki.leaf(
+        None,
+        Some(ZONE),
+        now - chrono::Duration::days(1),
+        now + chrono::Duration::days(30),
+    );
+    put_entry(
+        &node,
+        &pki,
+        ZONE,
+        std::slice::from_ref(&domain_cert),
+        json!({}),
+    )
+    .await;
     // A dotted local part: published at the Direct name and the RFC 1035 one.
     let john = rsa_leaf(&pki, &format!("john.doe@{ZONE}"));
     assert!(john.len() > 700, "an RSA-2048 certificate: {}", john.len());
-    put_entry(&node, &pki, &format!("john.doe@{ZONE}"), &[john.clone()], json!({})).await;
+    put_entry(
+        &node,
+        &pki,
+        &format!("john.doe@{ZONE}"),
+        std::slice::from_ref(&john),
+        json!({}),
+    )
+    .await;
     published(&node).await;
     let addr = dns_addr(&node);
 
     for tcp_only in [false, true] {
         let r = resolver(addr, tcp_only);
-        assert_eq!(cert_ders(&r, &format!("alice.{ZONE}")).await, vec![alice.clone()]);
-        assert_eq!(cert_ders(&r, &format!("ALICE.{ZONE}")).await, vec![alice.clone()], "case-insensitive");
+        assert_eq!(
+            cert_ders(&r, &format!("alice.{ZONE}")).await,
+            vec![alice.clone()]
+        );
+        assert_eq!(
+            cert_ders(&r, &format!("ALICE.{ZONE}")).await,
+            vec![alice.clone()],
+            "case-insensitive"
+        );
         assert_eq!(cert_ders(&r, ZONE).await, vec![domain_cert.clone()]);
-        assert_eq!(cert_ders(&r, &format!("john.doe.{ZONE}")).await, vec![john.clone()]);
+        assert_eq!(
+            cert_ders(&r, &format!("john.doe.{ZONE}")).await,
+            vec![john.clone()]
+        );
     }
     // The RFC 1035 single-label form of john.doe@ (raw message: a label with a dot).
     let mut m = Message::new(1, MessageType::Query, OpCode::Query);
@@ -290,11 +340,22 @@ async fn cert_records_for_address_and_domain_bound_certificates() {
     let big = udp(addr, &query(&name, RecordType::CERT, Some(4096))).await;
     assert!(!big.metadata.truncation && big.answers.len() == 1);
     assert!(big.metadata.authoritative);
-    assert_eq!(big.edns.as_ref().map(|e| e.max_payload()), Some(4096), "EDNS echoed");
-    let over_tcp = &tcp(dns_tcp_addr(&node), &query(&name, RecordType::CERT, None), 1).await[0];
+    assert_eq!(
+        big.edns.as_ref().map(|e| e.max_payload()),
+        Some(4096),
+        "EDNS echoed"
+    );
+    let over_tcp = &tcp(
+        dns_tcp_addr(&node),
+        &query(&name, RecordType::CERT, None),
+        1,
+    )
+    .await[0];
     assert_eq!(over_tcp.answers.len(), 1);
     for edns in [Some(512), None] {
-        let bytes = udp_exchange(addr, &query(&name, RecordType::CERT, edns)).await.unwrap();
+        let bytes = udp_exchange(addr, &query(&name, RecordType::CERT, edns))
+            .await
+            .unwrap();
         assert!(bytes.len() <= 512, "never above the requester's size");
         let small = Message::from_vec(&bytes).unwrap();
         assert!(small.metadata.truncation, "TC set");
@@ -313,27 +374,89 @@ async fn only_published_certificates_are_served() {
     let now = Utc::now();
     // Internal entry with a valid certificate.
     let inside = format!("night.nurse@{ZONE}");
-    put_entry(&node, &pki, &inside, &[pki.valid_leaf(&inside)], json!({"visibility": "internal"})).await;
+    put_entry(
+        &node,
+        &pki,
+        &inside,
+        &[pki.valid_leaf(&inside)],
+        json!({"visibility": "internal"}),
+    )
+    .await;
     // Expired, not yet valid, and untrusted (unknown CA) certificates.
     let expired = format!("old@{ZONE}");
-    put_entry(&node, &pki, &expired, &[pki.leaf(Some(&expired), None, now - chrono::Duration::days(400), now - chrono::Duration::days(1))], json!({})).await;
+    put_entry(
+        &node,
+        &pki,
+        &expired,
+        &[pki.leaf(
+            Some(&expired),
+            None,
+            now - chrono::Duration::days(400),
+            now - chrono::Duration::days(1),
+        )],
+        json!({}),
+    )
+    .await;
     let future = format!("future@{ZONE}");
-    put_entry(&node, &pki, &future, &[pki.leaf(Some(&future), None, now + chrono::Duration::days(10), now + chrono::Duration::days(400))], json!({})).await;
+    put_entry(
+        &node,
+        &pki,
+        &future,
+        &[pki.leaf(
+            Some(&future),
+            None,
+            now + chrono::Duration::days(10),
+            now + chrono::Duration::days(400),
+        )],
+        json!({}),
+    )
+    .await;
     let untrusted = format!("stranger@{ZONE}");
-    put_entry(&node, &pki, &untrusted, &[stranger.valid_leaf(&untrusted)], json!({})).await;
+    put_entry(
+        &node,
+        &pki,
+        &untrusted,
+        &[stranger.valid_leaf(&untrusted)],
+        json!({}),
+    )
+    .await;
     // One good and one expired on the same entry: only the good one.
     let mixed = format!("mixed@{ZONE}");
     let good = pki.valid_leaf(&mixed);
-    put_entry(&node, &pki, &mixed, &[good.clone(), pki.leaf(Some(&mixed), None, now - chrono::Duration::days(400), now - chrono::Duration::days(2))], json!({})).await;
+    put_entry(
+        &node,
+        &pki,
+        &mixed,
+        &[
+            good.clone(),
+            pki.leaf(
+                Some(&mixed),
+                None,
+                now - chrono::Duration::days(400),
+                now - chrono::Duration::days(2),
+            ),
+        ],
+        json!({}),
+    )
+    .await;
     published(&node).await;
     let tcp_addr = dns_tcp_addr(&node);
     for address in [&inside, &expired, &future, &untrusted] {
         let name = format!("{}.", address.replace('@', "."));
         let res = &tcp(tcp_addr, &query(&name, RecordType::CERT, None), 1).await[0];
-        assert_eq!(res.metadata.response_code, ResponseCode::NXDomain, "{address} is not published");
+        assert_eq!(
+            res.metadata.response_code,
+            ResponseCode::NXDomain,
+            "{address} is not published"
+        );
         assert!(res.answers.is_empty());
     }
-    let res = &tcp(tcp_addr, &query(&format!("mixed.{ZONE}."), RecordType::CERT, None), 1).await[0];
+    let res = &tcp(
+        tcp_addr,
+        &query(&format!("mixed.{ZONE}."), RecordType::CERT, None),
+        1,
+    )
+    .await[0];
     assert_eq!(res.answers.len(), 1);
     assert!(matches!(&res.answers[0].data, RData::CERT(c) if c.cert_data == good));
     node.stop().await;
@@ -350,18 +473,32 @@ async fn srv_soa_ns_and_negative_answers() {
     let addr = dns_addr(&node);
 
     let r = resolver(addr, false);
-    let srv = r.lookup(format!("_ldap._tcp.{ZONE}."), RecordType::SRV).await.unwrap();
-    let RData::SRV(srv) = &srv.answers()[0].data else { panic!("SRV") };
+    let srv = r
+        .lookup(format!("_ldap._tcp.{ZONE}."), RecordType::SRV)
+        .await
+        .unwrap();
+    let RData::SRV(srv) = &srv.answers()[0].data else {
+        panic!("SRV")
+    };
     assert_eq!(srv.port, 3389);
     assert_eq!(srv.target.to_ascii(), format!("ldap.{ZONE}."));
-    let ldaps = r.lookup(format!("_ldaps._tcp.{ZONE}."), RecordType::SRV).await.unwrap();
+    let ldaps = r
+        .lookup(format!("_ldaps._tcp.{ZONE}."), RecordType::SRV)
+        .await
+        .unwrap();
     assert!(matches!(&ldaps.answers()[0].data, RData::SRV(s) if s.port == 6636));
-    let aaaa = r.lookup(format!("ldap.{ZONE}."), RecordType::AAAA).await.unwrap();
+    let aaaa = r
+        .lookup(format!("ldap.{ZONE}."), RecordType::AAAA)
+        .await
+        .unwrap();
     assert_eq!(aaaa.answers().len(), 1);
     let ns = r.lookup(format!("{ZONE}."), RecordType::NS).await.unwrap();
-    assert!(matches!(&ns.answers()[0].data, RData::NS(n) if n.0.to_ascii() == format!("ns1.{ZONE}.")));
+    assert!(
+        matches!(&ns.answers()[0].data, RData::NS(n) if n.0.to_ascii() == format!("ns1.{ZONE}."))
+    );
 
-    let ask = |name: String, rtype| async move { udp(addr, &query(&name, rtype, Some(1232))).await };
+    let ask =
+        |name: String, rtype| async move { udp(addr, &query(&name, rtype, Some(1232))).await };
     // NODATA: the name exists (a CERT owner, a host, an empty non-terminal), not the type.
     for (name, rtype) in [
         (format!("bob.smith.{ZONE}."), RecordType::A),
@@ -371,10 +508,17 @@ async fn srv_soa_ns_and_negative_answers() {
         (format!("{ZONE}."), RecordType::A),
     ] {
         let m = ask(name.clone(), rtype).await;
-        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name} {rtype}");
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NoError,
+            "{name} {rtype}"
+        );
         assert!(m.answers.is_empty() && m.metadata.authoritative);
         assert_eq!(m.authorities.len(), 1, "SOA in authority for {name}");
-        assert_eq!(m.authorities[0].name.to_ascii().to_lowercase(), format!("{ZONE}."));
+        assert_eq!(
+            m.authorities[0].name.to_ascii().to_lowercase(),
+            format!("{ZONE}.")
+        );
     }
     // NXDOMAIN: nothing at or below the name.
     for name in [format!("nobody.{ZONE}."), format!("x.bob.smith.{ZONE}.")] {
@@ -387,19 +531,37 @@ async fn srv_soa_ns_and_negative_answers() {
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     assert!(!m.metadata.authoritative);
     let mut chaos = Message::new(9, MessageType::Query, OpCode::Query);
-    let mut q = Query::query(Name::from_ascii(format!("{ZONE}.")).unwrap(), RecordType::SOA);
+    let mut q = Query::query(
+        Name::from_ascii(format!("{ZONE}.")).unwrap(),
+        RecordType::SOA,
+    );
     q.set_query_class(DNSClass::CH);
     chaos.add_query(q);
-    assert_eq!(udp(addr, &chaos.to_vec().unwrap()).await.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(
+        udp(addr, &chaos.to_vec().unwrap())
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::Refused
+    );
     // The resolver reads NXDOMAIN and NODATA alike as "no records", and tells them apart.
-    let e = r.lookup(format!("nobody.{ZONE}."), RecordType::CERT).await.unwrap_err();
+    let e = r
+        .lookup(format!("nobody.{ZONE}."), RecordType::CERT)
+        .await
+        .unwrap_err();
     assert!(e.is_nx_domain(), "{e}");
-    let e = r.lookup(format!("bob.smith.{ZONE}."), RecordType::A).await.unwrap_err();
+    let e = r
+        .lookup(format!("bob.smith.{ZONE}."), RecordType::A)
+        .await
+        .unwrap_err();
     assert!(e.is_no_records_found() && !e.is_nx_domain(), "{e}");
     // ANY returns what exists.
     let any = ask(format!("{ZONE}."), RecordType::ANY).await;
     let types: Vec<RecordType> = any.answers.iter().map(|r| r.record_type()).collect();
-    assert!(types.contains(&RecordType::SOA) && types.contains(&RecordType::NS), "{types:?}");
+    assert!(
+        types.contains(&RecordType::SOA) && types.contains(&RecordType::NS),
+        "{types:?}"
+    );
     node.stop().await;
 }
 
@@ -410,24 +572,36 @@ async fn rest_changes_show_within_a_second_and_move_the_serial() {
     setup(&node, &pki).await;
     published(&node).await;
     let addr = dns_addr(&node);
-    let soa = || async move { serial_of(&udp(addr, &query(&format!("{ZONE}."), RecordType::SOA, None)).await) };
+    let soa = || async move {
+        serial_of(&udp(addr, &query(&format!("{ZONE}."), RecordType::SOA, None)).await)
+    };
     let before = soa().await;
     let carol = format!("carol@{ZONE}");
     let cert = pki.valid_leaf(&carol);
     let started = Instant::now();
-    put_entry(&node, &pki, &carol, &[cert.clone()], json!({})).await;
+    put_entry(&node, &pki, &carol, std::slice::from_ref(&cert), json!({})).await;
     let name = format!("carol.{ZONE}.");
     loop {
         let m = udp(addr, &query(&name, RecordType::CERT, Some(1232))).await;
         if m.answers.len() == 1 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "visible within a second");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "visible within a second"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    eventually("the serial moves on", || async move { soa().await != before }).await;
+    eventually(
+        "the serial moves on",
+        || async move { soa().await != before },
+    )
+    .await;
     let after = soa().await;
-    assert!(after.wrapping_sub(before) < (1 << 31) && after != before, "{before} -> {after}");
+    assert!(
+        after.wrapping_sub(before) < (1 << 31) && after != before,
+        "{before} -> {after}"
+    );
 
     // Deleting the entry takes the record away again.
     let res = node
@@ -441,7 +615,11 @@ async fn rest_changes_show_within_a_second_and_move_the_serial() {
     eventually("the record goes", || {
         let name = name.clone();
         async move {
-            udp(addr, &query(&name, RecordType::CERT, None)).await.metadata.response_code == ResponseCode::NXDomain
+            udp(addr, &query(&name, RecordType::CERT, None))
+                .await
+                .metadata
+                .response_code
+                == ResponseCode::NXDomain
         }
     })
     .await;
@@ -457,19 +635,52 @@ async fn axfr_to_allowed_sources_only() {
     for i in 0..40 {
         let address = format!("doc{i}@{ZONE}");
         let cert = pki.valid_leaf(&address);
-        put_entry(&node, &pki, &address, &[cert.clone()], json!({})).await;
+        put_entry(
+            &node,
+            &pki,
+            &address,
+            std::slice::from_ref(&cert),
+            json!({}),
+        )
+        .await;
         certs.push(cert);
     }
     published(&node).await;
     let tcp_addr = dns_tcp_addr(&node);
-    let messages = tcp(tcp_addr, &query(&format!("{ZONE}."), RecordType::AXFR, None), 100).await;
-    assert!(messages.len() > 1, "a zone over 16 KiB comes in several messages");
+    let messages = tcp(
+        tcp_addr,
+        &query(&format!("{ZONE}."), RecordType::AXFR, None),
+        100,
+    )
+    .await;
+    assert!(
+        messages.len() > 1,
+        "a zone over 16 KiB comes in several messages"
+    );
     let records: Vec<_> = messages.iter().flat_map(|m| m.answers.iter()).collect();
-    assert!(messages.iter().all(|m| m.metadata.response_code == ResponseCode::NoError));
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.metadata.response_code == ResponseCode::NoError)
+    );
     assert_eq!(messages[0].queries.len(), 1);
-    assert_eq!(records.first().unwrap().record_type(), RecordType::SOA, "SOA first");
-    assert_eq!(records.last().unwrap().record_type(), RecordType::SOA, "SOA last");
-    assert_eq!(records.iter().filter(|r| r.record_type() == RecordType::SOA).count(), 2);
+    assert_eq!(
+        records.first().unwrap().record_type(),
+        RecordType::SOA,
+        "SOA first"
+    );
+    assert_eq!(
+        records.last().unwrap().record_type(),
+        RecordType::SOA,
+        "SOA last"
+    );
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .count(),
+        2
+    );
     let mut served: Vec<Vec<u8>> = records
         .iter()
         .filter_map(|r| match &r.data {
@@ -481,18 +692,35 @@ async fn axfr_to_allowed_sources_only() {
     certs.sort();
     assert_eq!(served, certs);
     for t in [RecordType::NS, RecordType::SRV, RecordType::A] {
-        assert!(records.iter().any(|r| r.record_type() == t), "{t} in the transfer");
+        assert!(
+            records.iter().any(|r| r.record_type() == t),
+            "{t} in the transfer"
+        );
     }
     // Over UDP: no. A name that is not a zone apex: NOTAUTH.
-    let m = udp(dns_addr(&node), &query(&format!("{ZONE}."), RecordType::AXFR, None)).await;
+    let m = udp(
+        dns_addr(&node),
+        &query(&format!("{ZONE}."), RecordType::AXFR, None),
+    )
+    .await;
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
-    let m = &tcp(tcp_addr, &query(&format!("doc1.{ZONE}."), RecordType::AXFR, None), 1).await[0];
+    let m = &tcp(
+        tcp_addr,
+        &query(&format!("doc1.{ZONE}."), RecordType::AXFR, None),
+        1,
+    )
+    .await[0];
     assert_eq!(m.metadata.response_code, ResponseCode::NotAuth);
     node.stop().await;
 
     // A node that allows nobody refuses.
     let node = dns_node(|c| c.dns.zones[0].allow_transfer = vec!["192.0.2.1".into()]).await;
-    let m = &tcp(dns_tcp_addr(&node), &query(&format!("{ZONE}."), RecordType::AXFR, None), 5).await;
+    let m = &tcp(
+        dns_tcp_addr(&node),
+        &query(&format!("{ZONE}."), RecordType::AXFR, None),
+        5,
+    )
+    .await;
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].metadata.response_code, ResponseCode::Refused);
     assert!(m[0].answers.is_empty());
@@ -511,7 +739,7 @@ async fn zones_from_organisations_and_rate_limiting() {
     setup(&node, &pki).await;
     let dave = format!("dave@{ZONE}");
     let cert = pki.valid_leaf(&dave);
-    put_entry(&node, &pki, &dave, &[cert.clone()], json!({})).await;
+    put_entry(&node, &pki, &dave, std::slice::from_ref(&cert), json!({})).await;
     published(&node).await;
     let addr = dns_addr(&node);
     let q = query(&format!("dave.{ZONE}."), RecordType::CERT, Some(1232));
@@ -562,12 +790,22 @@ async fn bad_input_never_stops_the_server() {
     // Other opcodes: NOTIMP.
     for opcode in [OpCode::Status, OpCode::Notify, OpCode::Update] {
         let mut m = Message::new(3, MessageType::Query, opcode);
-        m.add_query(Query::query(Name::from_ascii(format!("{ZONE}.")).unwrap(), RecordType::SOA));
-        assert_eq!(udp(addr, &m.to_vec().unwrap()).await.metadata.response_code, ResponseCode::NotImp, "{opcode:?}");
+        m.add_query(Query::query(
+            Name::from_ascii(format!("{ZONE}.")).unwrap(),
+            RecordType::SOA,
+        ));
+        assert_eq!(
+            udp(addr, &m.to_vec().unwrap()).await.metadata.response_code,
+            ResponseCode::NotImp,
+            "{opcode:?}"
+        );
     }
     // An EDNS version we do not speak: BADVERS.
     let mut m = Message::new(4, MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_ascii(format!("{ZONE}.")).unwrap(), RecordType::SOA));
+    m.add_query(Query::query(
+        Name::from_ascii(format!("{ZONE}.")).unwrap(),
+        RecordType::SOA,
+    ));
     let mut e = Edns::new();
     e.set_version(1);
     m.set_edns(e);
@@ -627,7 +865,7 @@ async fn zone_file_export_round_trips() {
     setup(&node, &pki).await;
     let erin = format!("erin.o+k@{ZONE}");
     let cert = pki.valid_leaf(&erin);
-    put_entry(&node, &pki, &erin, &[cert.clone()], json!({})).await;
+    put_entry(&node, &pki, &erin, std::slice::from_ref(&cert), json!({})).await;
     published(&node).await;
     let config = Config {
         dns: ccdir::config::DnsConfig {
@@ -637,17 +875,41 @@ async fn zone_file_export_round_trips() {
         ..Config::default()
     };
     let mut out = Vec::new();
-    let n = ccdir::dns::export_zone(node.directory(), &config.dns, ZONE, &mut out).await.unwrap();
+    let n = ccdir::dns::export_zone(node.directory(), &config.dns, ZONE, &mut out)
+        .await
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(n >= 8, "{text}");
     let b64 = base64::engine::general_purpose::STANDARD.encode(&cert);
-    let line = text.lines().find(|l| l.contains(&b64)).expect("the CERT line");
-    assert!(line.starts_with(&format!("erin.o\\043k.{ZONE}. 3600 IN CERT PKIX 0 0 ")), "{line}");
-    assert!(text.contains(&format!("{ZONE}. 3600 IN SOA ns1.{ZONE}. hostmaster.{ZONE}. ")), "{text}");
-    assert!(text.contains(&format!("_ldap._tcp.{ZONE}. 3600 IN SRV 0 0 3389 ldap.{ZONE}.")), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&b64))
+        .expect("the CERT line");
+    assert!(
+        line.starts_with(&format!("erin.o\\043k.{ZONE}. 3600 IN CERT PKIX 0 0 ")),
+        "{line}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{ZONE}. 3600 IN SOA ns1.{ZONE}. hostmaster.{ZONE}. "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "_ldap._tcp.{ZONE}. 3600 IN SRV 0 0 3389 ldap.{ZONE}."
+        )),
+        "{text}"
+    );
     // NSD and Knot read it back in the CCDIR_TEST_SECONDARY run (dns_tools.rs).
     assert!(matches!(
-        ccdir::dns::export_zone(node.directory(), &config.dns, "example.com", &mut Vec::new()).await,
+        ccdir::dns::export_zone(
+            node.directory(),
+            &config.dns,
+            "example.com",
+            &mut Vec::new()
+        )
+        .await,
         Err(ccdir::dns::DnsError::NoSuchZone(_))
     ));
     node.stop().await;
