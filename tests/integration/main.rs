@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod dns;
+mod dns_tools;
 mod module_rules;
 mod storage;
 mod support;
