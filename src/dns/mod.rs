@@ -153,6 +153,36 @@ pub async fn start(directory: Directory, config: &DnsConfig) -> Result<DnsServer
     })
 }
 
+/// A handler over one fixed zone (`example.org`: SOA, NS, hosts, SRV, and
+/// CERT records at `alice.example.org`, `john.doe.example.org` and the
+/// apex) with no database behind it: for fuzzing and tests of message
+/// handling. Transfers are allowed from anywhere; no rate limit.
+pub fn sample_handler() -> Handler {
+    let config = DnsConfig {
+        rrl_responses_per_second: 0,
+        zones: vec![crate::config::ZoneConfig {
+            name: "example.org".into(),
+            hosts: vec![crate::config::HostConfig {
+                name: "ns".into(),
+                a: vec![std::net::Ipv4Addr::LOCALHOST],
+                aaaa: vec![std::net::Ipv6Addr::LOCALHOST],
+            }],
+            allow_transfer: vec!["0.0.0.0/0".into(), "::/0".into()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let zones = ZoneSet::build(&config, &[]).unwrap_or_default();
+    let name = |s: &str| NameKey::parse_dotted(s).unwrap_or_else(NameKey::root);
+    let publication = Publication::fixed([
+        (name("alice.example.org"), vec![0x30; 700]),
+        (name("alice.example.org"), vec![0x31; 300]),
+        (name("john.doe.example.org"), vec![0x30; 1300]),
+        (name("example.org"), vec![0x30; 200]),
+    ]);
+    Handler::new(zones, publication, &config)
+}
+
 /// Writes hosted zone `name` as an RFC 1035 zone file, from the database as
 /// it is now. Returns the number of records.
 pub async fn export_zone(
