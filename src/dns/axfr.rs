@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::handler::authoritative;
+use super::tsig::Signer;
 use super::wire::{Builder, CERT_PKIX, Header, Owner, Rcode, TYPE_CERT, TYPE_SOA};
 use super::zones::Zone;
 use crate::core::{NameKey, PublishedCerts};
@@ -36,6 +37,8 @@ pub struct Transfer {
     names: Vec<(NameKey, PublishedCerts)>,
     step: Step,
     messages: usize,
+    /// Signs each message when the request was TSIG-signed.
+    signer: Option<Signer>,
 }
 
 impl Transfer {
@@ -45,6 +48,7 @@ impl Transfer {
         header: Header,
         question: Vec<u8>,
         names: Vec<(NameKey, PublishedCerts)>,
+        signer: Option<Signer>,
     ) -> Transfer {
         Transfer {
             zone,
@@ -54,6 +58,7 @@ impl Transfer {
             names,
             step: Step::FirstSoa,
             messages: 0,
+            signer,
         }
     }
 
@@ -151,6 +156,9 @@ impl Transfer {
             }
         }
         b.finish();
+        if let Some(signer) = &mut self.signer {
+            signer.sign(out);
+        }
         self.messages += 1;
         true
     }

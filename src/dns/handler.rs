@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use super::axfr::Transfer;
 use super::rrl::RateLimiter;
+use super::tsig::TsigKey;
 use super::wire::{
     self, Builder, CLASS_ANY, CLASS_IN, OPCODE_QUERY, Owner, Parsed, Rcode, Request, ResponseFlags,
     TYPE_AXFR, TYPE_IXFR, TYPE_SOA,
@@ -56,6 +57,8 @@ pub struct Handler {
     serial: AtomicU32,
     edns_udp_size: u16,
     rrl: Option<RateLimiter>,
+    /// When set, transfers must be signed with this key.
+    tsig: Option<Arc<TsigKey>>,
 }
 
 impl Handler {
@@ -67,6 +70,11 @@ impl Handler {
             edns_udp_size: config.edns_udp_size,
             rrl: (config.rrl_responses_per_second > 0)
                 .then(|| RateLimiter::new(config.rrl_responses_per_second, config.rrl_burst)),
+            // An invalid key is refused at start (`dns::start`); here it
+            // would only ever lock transfers out.
+            tsig: config.tsig.as_ref().map(|t| {
+                Arc::new(TsigKey::new(&t.name, &t.secret).unwrap_or_else(TsigKey::unusable))
+            }),
         }
     }
 
@@ -288,6 +296,27 @@ impl Handler {
             );
             return Action::Reply;
         }
+        let signer = match &self.tsig {
+            None => None,
+            Some(key) => {
+                let now = u64::from(unix_now());
+                match key.verify(request.raw, request.tsig_at, now) {
+                    Ok(signed) => Some(key.signer(&signed, now)),
+                    Err(why) => {
+                        tracing::info!(%src, zone = %zone.apex, ?why, "zone transfer not signed with the TSIG key");
+                        negative::error(
+                            out,
+                            header,
+                            Some(q.raw),
+                            request.edns,
+                            Rcode::NotAuth,
+                            self.edns_udp_size,
+                        );
+                        return Action::Reply;
+                    }
+                }
+            }
+        };
         let (_, names) = self.publication.names_within(zone.apex.as_bytes());
         let names = names
             .into_iter()
@@ -304,6 +333,7 @@ impl Handler {
             header,
             q.raw.to_vec(),
             names,
+            signer,
         )))
     }
 }

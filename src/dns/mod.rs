@@ -13,13 +13,14 @@
 //!   echoed (UDP answers never exceed the requester's size nor
 //!   `dns.edns_udp_size`; larger ones are truncated so the client retries
 //!   over TCP), UDP response rate limiting per source network.
-//! * AXFR to allowed secondaries over TCP, NOTIFY when the zone changes,
+//! * AXFR to allowed secondaries over TCP (TSIG HMAC-SHA256 when
+//!   `dns.tsig` is set), NOTIFY when the zone changes,
 //!   RFC 1035 zone files (`ccdir export zone`).
 //!
 //! The layout: `listener` is the transport (UDP threads, TCP tasks,
 //! framing, timeouts); `handler` reads a message and dispatches; `lookup`,
 //! `negative` and `axfr` answer; `wire` reads and writes the format;
-//! `zones` holds the configured zones; `rrl`, `notify`, `zonefile` do one
+//! `zones` holds the configured zones; `rrl`, `notify`, `tsig`, `zonefile` do one
 //! job each.
 //!
 //! Why not hickory-server's `Server` and `Catalog`: its transport spawns a
@@ -40,6 +41,7 @@ mod lookup;
 mod negative;
 mod notify;
 mod rrl;
+mod tsig;
 pub mod wire;
 mod zonefile;
 mod zones;
@@ -120,6 +122,13 @@ impl DnsServer {
 
 /// Builds the zones and the publication view and starts answering.
 pub async fn start(directory: Directory, config: &DnsConfig) -> Result<DnsServer, DnsError> {
+    if let Some(t) = &config.tsig
+        && tsig::TsigKey::new(&t.name, &t.secret).is_none()
+    {
+        return Err(DnsError::Zone(
+            "dns.tsig: the name must be a domain name and the secret base64".into(),
+        ));
+    }
     let organisations = directory.list_organisations().await?;
     let zones = ZoneSet::build(config, &organisations)?;
     let publication = Publication::start(&directory).await?;

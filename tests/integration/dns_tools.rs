@@ -151,7 +151,11 @@ impl Drop for Killed {
     }
 }
 
-/// Starts NSD in `dir` on `port` as a secondary of `primary` for ZONE.
+const TSIG_NAME: &str = "transfer-key";
+const TSIG_SECRET: &str = "k9ozWnsKRd7Lc+0fRcpGCbX3Y6aAbIUl6CPxeTuz7Bw=";
+
+/// Starts NSD in `dir` on `port` as a secondary of `primary` for ZONE,
+/// transferring with the TSIG key.
 fn start_nsd(dir: &Path, port: u16, primary: SocketAddr) -> Killed {
     let conf = format!(
         r#"server:
@@ -169,10 +173,14 @@ fn start_nsd(dir: &Path, port: u16, primary: SocketAddr) -> Killed {
     server-count: 1
 remote-control:
     control-enable: no
+key:
+    name: {TSIG_NAME}
+    algorithm: hmac-sha256
+    secret: "{TSIG_SECRET}"
 zone:
     name: {ZONE}
     zonefile: "{d}/{ZONE}.zone"
-    request-xfr: AXFR {ip}@{pport} NOKEY
+    request-xfr: AXFR {ip}@{pport} {TSIG_NAME}
     allow-notify: 127.0.0.1 NOKEY
 "#,
         d = dir.display(),
@@ -214,6 +222,10 @@ async fn nsd_secondary_transfers_and_answers_the_same() {
     let nsd_port = free_port();
     let node = dns_node(|c| {
         c.dns.zones[0].also_notify = vec![SocketAddr::from(([127, 0, 0, 1], nsd_port))];
+        c.dns.tsig = Some(ccdir::config::TsigConfig {
+            name: TSIG_NAME.into(),
+            secret: TSIG_SECRET.into(),
+        });
     })
     .await;
     let pki = TestPki::new("Secondary");
@@ -251,6 +263,28 @@ async fn nsd_secondary_transfers_and_answers_the_same() {
         "nsd-checkzone: {}{}",
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
+    );
+
+    // Transfers need the key: unsigned or wrongly signed, NOTAUTH; signed,
+    // dig checks the signature of every message of the answer.
+    let primary = dns_addr(&node);
+    let out = dig(primary, &[ZONE, "AXFR"]).await;
+    assert!(
+        out.contains("Transfer failed") || out.contains("NOTAUTH"),
+        "{out}"
+    );
+    let wrong = format!("hmac-sha256:{TSIG_NAME}:c2VjcmV0");
+    let out = dig(primary, &["-y", &wrong, ZONE, "AXFR"]).await;
+    assert!(!out.contains("\tCERT\t"), "{out}");
+    let key = format!("hmac-sha256:{TSIG_NAME}:{TSIG_SECRET}");
+    let out = dig(primary, &["-y", &key, ZONE, "AXFR"]).await;
+    assert!(
+        out.contains("\tCERT\t") && out.contains("XFR size"),
+        "{out}"
+    );
+    assert!(
+        !out.to_lowercase().contains("tsig verify failure") && !out.contains("failed"),
+        "{out}"
     );
 
     let _nsd = start_nsd(dir.path(), nsd_port, dns_tcp_addr(&node));
