@@ -14,8 +14,8 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::cli::{
-    BenchCommand, Cli, Command, ExportArgs, ImportArgs, SeedArgs, ServeArgs, TokenCommand,
-    TokenRole, UserCommand,
+    BenchCommand, Cli, Command, ExportArgs, ExportTarget, ExportZoneArgs, ImportArgs, SeedArgs,
+    ServeArgs, TokenCommand, TokenRole, UserCommand,
 };
 use crate::config::Config;
 use crate::core::{
@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut overrides = cli.global.overrides();
     if let Command::Serve(args) = &cli.command {
         overrides.api_listen = args.api_listen;
+        overrides.dns_listen = args.dns_listen;
     }
     let mut config = Config::load(cli.global.config.as_deref(), &overrides)?;
     if let Command::Serve(ServeArgs { demo: true, .. }) = &cli.command
@@ -275,6 +276,8 @@ pub struct RunningNode {
     /// LDAPS, when `ldap.enabled` and a certificate is configured.
     pub ldaps_addr: Option<SocketAddr>,
     ldap: Option<crate::ldap::LdapServer>,
+    /// The DNS front end, when `dns.enabled`.
+    pub dns: Option<crate::dns::DnsServer>,
 }
 
 impl RunningNode {
@@ -284,6 +287,14 @@ impl RunningNode {
         if let Some(ldap) = self.ldap {
             ldap.stop().await;
         }
+        if let Some(dns) = self.dns {
+            dns.stop().await;
+        }
+    }
+
+    /// Where DNS answers over UDP and TCP, when it runs.
+    pub fn dns_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.dns.as_ref().map(|d| (d.udp_addr, d.tcp_addr))
     }
 }
 
@@ -318,6 +329,21 @@ pub async fn start_with(
     } else {
         None
     };
+    // The SRV records point at the LDAP listeners actually bound (port 0 included).
+    let mut dns_config = config.dns.clone();
+    if let Some(ldap) = &ldap {
+        dns_config.ldap_port = ldap.ldap_addr.port();
+        dns_config.ldaps_port = ldap.ldaps_addr.map_or(0, |a| a.port());
+    }
+    let dns = if config.dns.enabled {
+        Some(
+            crate::dns::start(directory.clone(), &dns_config)
+                .await
+                .context("starting the DNS front end")?,
+        )
+    } else {
+        None
+    };
     Ok(RunningNode {
         directory,
         api_addr: api.local_addr,
@@ -325,6 +351,7 @@ pub async fn start_with(
         ldap_addr: ldap.as_ref().map(|l| l.ldap_addr),
         ldaps_addr: ldap.as_ref().and_then(|l| l.ldaps_addr),
         ldap,
+        dns,
     })
 }
 
@@ -340,6 +367,10 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             directory.wait_indexed(report.seq).await;
         }
     }
+    let dns = match node.dns_addrs() {
+        Some((udp, tcp)) => format!("udp://{udp} tcp://{tcp}"),
+        None => "off".into(),
+    };
     let or_off = |a: Option<SocketAddr>, scheme: &str| {
         a.map_or_else(|| "off".to_owned(), |a| format!("{scheme}://{a}"))
     };
@@ -347,6 +378,7 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
         rest = %format!("http://{}", node.api_addr),
         ldap = %or_off(node.ldap_addr, "ldap"),
         ldaps = %or_off(node.ldaps_addr, "ldaps"),
+        dns = %dns,
         data_dir = %config.data_dir.display(),
         database = node.directory.backend(),
         node = %node.directory.node_id(),
@@ -360,6 +392,13 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs(86_400),
         )?;
         println!("ccdir demo is up: REST on http://{}", node.api_addr);
+        if let Some((udp, _)) = node.dns_addrs() {
+            println!(
+                "  DNS on {udp}: dig @{} -p {} <address with @ as .> CERT",
+                udp.ip(),
+                udp.port()
+            );
+        }
         println!(
             "  try: curl 'http://{}/api/v1/search?q=cardiology+boston'",
             node.api_addr
@@ -476,6 +515,9 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
 }
 
 async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
+    if let Some(ExportTarget::Zone(zone)) = &args.target {
+        return export_zone(config, zone).await;
+    }
     let key = load_key(&config)?;
     let directory = open_directory(&config, key, IndexMode::None, Metrics::new()).await?;
     let mut out: Box<dyn Write> = match &args.output {
@@ -508,6 +550,21 @@ async fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
         .await?;
     out.flush()?;
     eprintln!("exported {count} entries");
+    Ok(())
+}
+
+async fn export_zone(config: Config, args: &ExportZoneArgs) -> anyhow::Result<()> {
+    let key = load_key(&config)?;
+    let directory = open_directory(&config, key, IndexMode::None, Metrics::new()).await?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let count = crate::dns::export_zone(&directory, &config.dns, &args.name, &mut out).await?;
+    out.flush()?;
+    eprintln!("exported zone {} with {count} records", args.name);
     Ok(())
 }
 

@@ -51,6 +51,7 @@ impl GlobalArgs {
             database_url: self.database_url.clone(),
             api_listen: None,
             log_format: self.log_format,
+            dns_listen: None,
         }
     }
 }
@@ -172,6 +173,9 @@ pub struct ServeArgs {
     /// REST listen address (overrides api.listen).
     #[arg(long, value_name = "ADDR")]
     pub api_listen: Option<std::net::SocketAddr>,
+    /// DNS listen address, UDP and TCP (overrides dns.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub dns_listen: Option<std::net::SocketAddr>,
     /// Directory holding the seed description (for --demo).
     #[arg(long, value_name = "DIR", default_value = "seeds")]
     pub seeds: PathBuf,
@@ -215,6 +219,25 @@ pub struct ExportArgs {
     /// Base DN for LDIF output.
     #[arg(long, default_value = "dc=ccdir")]
     pub base_dn: String,
+    /// Export something other than the entries.
+    #[command(subcommand)]
+    pub target: Option<ExportTarget>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// Write a hosted DNS zone as an RFC 1035 zone file (SOA, NS, A/AAAA,
+    /// SRV and the CERT records published now), e.g. for a secondary.
+    Zone(ExportZoneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportZoneArgs {
+    /// The zone's name, e.g. cardio.example.org.
+    pub name: String,
+    /// Output file; standard output when not given.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

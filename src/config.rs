@@ -30,6 +30,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub log: LogConfig,
     pub ldap: LdapConfig,
+    pub dns: DnsConfig,
 }
 
 impl Default for Config {
@@ -42,6 +43,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             log: LogConfig::default(),
             ldap: LdapConfig::default(),
+            dns: DnsConfig::default(),
         }
     }
 }
@@ -211,6 +213,152 @@ impl Default for LogConfig {
     }
 }
 
+/// The DNS front end: authoritative answers (CERT, SRV, SOA, NS, A/AAAA)
+/// for the hosted zones, zone transfers to secondaries, NOTIFY.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Whether `serve` starts the DNS front end.
+    pub enabled: bool,
+    /// Where DNS listens, the same address for UDP and TCP. Port 0 picks a
+    /// free port (the UDP and TCP ports may then differ; both are logged).
+    pub listen: SocketAddr,
+    /// EDNS(0) UDP payload size we advertise, and the largest UDP response
+    /// we send (never more than the requester's own size, 512 without EDNS).
+    pub edns_udp_size: u16,
+    /// Threads answering UDP.
+    pub udp_threads: usize,
+    /// A TCP connection that sends nothing for this long is closed.
+    pub tcp_idle_timeout_seconds: u64,
+    /// Most TCP connections served at once; more are closed at once.
+    pub tcp_max_connections: usize,
+    /// Response rate limit per source network (IPv4 /24, IPv6 /56) over UDP,
+    /// responses per second; over it, answers are sent truncated (TC) so the
+    /// client must come back over TCP. 0 turns the limit off.
+    pub rrl_responses_per_second: u32,
+    /// Responses a source network may send in a burst above the rate.
+    pub rrl_burst: u32,
+    /// Port of this node's LDAP listener, published as `_ldap._tcp` SRV in
+    /// every zone (0: publish none).
+    pub ldap_port: u16,
+    /// Port of this node's LDAPS listener, published as `_ldaps._tcp` SRV (0: none).
+    pub ldaps_port: u16,
+    /// With no `zones` configured, host one zone per organisation domain
+    /// (defaults for every zone field, hosts `ns` and `ldap` at the listen
+    /// address, or 127.0.0.1 when it is unspecified). Handy with `serve --demo`.
+    pub zones_from_organisations: bool,
+    /// TSIG key for zone transfers (optional): when set, AXFR needs a
+    /// request signed with it, from an allowed address.
+    pub tsig: Option<TsigConfig>,
+    /// The hosted zones.
+    pub zones: Vec<ZoneConfig>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            edns_udp_size: 1232,
+            udp_threads: 2,
+            tcp_idle_timeout_seconds: 10,
+            tcp_max_connections: 512,
+            rrl_responses_per_second: 100,
+            rrl_burst: 200,
+            ldap_port: 3389,
+            ldaps_port: 6636,
+            zones_from_organisations: true,
+            tsig: None,
+            zones: Vec::new(),
+        }
+    }
+}
+
+/// A TSIG key (RFC 8945), HMAC-SHA256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigConfig {
+    /// The key's name, as the secondary knows it (`transfer-key.`).
+    pub name: String,
+    /// The shared secret, base64 (e.g. from `tsig-keygen` or `keymgr -t`).
+    /// Prefer `CCDIR_DNS__TSIG__SECRET_FILE`.
+    pub secret: String,
+}
+
+/// One hosted zone. Names without a trailing dot are relative to the zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoneConfig {
+    /// The zone's apex, e.g. `cardio.example.org`.
+    pub name: String,
+    /// Name servers (NS records at the apex).
+    pub ns: Vec<String>,
+    /// SOA MNAME, the primary; empty: the first `ns`.
+    pub mname: String,
+    /// SOA RNAME, the responsible mailbox in DNS form (`hostmaster` = hostmaster@zone).
+    pub rname: String,
+    /// SOA timers in seconds: refresh, retry, expire, and minimum (the
+    /// negative-caching TTL, RFC 2308).
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+    /// TTL of the SOA and NS records.
+    pub soa_ttl: u32,
+    /// TTL of CERT, SRV, A and AAAA records.
+    pub ttl: u32,
+    /// Address records for host names in the zone (the name servers, the LDAP host).
+    pub hosts: Vec<HostConfig>,
+    /// The `_ldap._tcp` / `_ldaps._tcp` SRV target; empty: no SRV records.
+    pub ldap_target: String,
+    /// Addresses (or networks, `192.0.2.0/24`) allowed to transfer the zone
+    /// (AXFR, over TCP). Empty: nobody.
+    pub allow_transfer: Vec<String>,
+    /// Secondaries sent a NOTIFY when the zone changes (`192.0.2.7:53`).
+    pub also_notify: Vec<SocketAddr>,
+}
+
+impl Default for ZoneConfig {
+    fn default() -> Self {
+        ZoneConfig {
+            name: String::new(),
+            ns: vec!["ns".into()],
+            mname: String::new(),
+            rname: "hostmaster".into(),
+            refresh: 3600,
+            retry: 600,
+            expire: 1_209_600,
+            minimum: 300,
+            soa_ttl: 3600,
+            ttl: 3600,
+            hosts: Vec::new(),
+            ldap_target: "ldap".into(),
+            allow_transfer: Vec::new(),
+            also_notify: Vec::new(),
+        }
+    }
+}
+
+/// A host name in a zone and its addresses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Relative (`ns`, `ldap`, `@` for the apex) or absolute with a trailing dot.
+    pub name: String,
+    pub a: Vec<std::net::Ipv4Addr>,
+    pub aaaa: Vec<std::net::Ipv6Addr>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            name: "@".into(),
+            a: Vec::new(),
+            aaaa: Vec::new(),
+        }
+    }
+}
+
 /// Values given as command-line flags; `None` leaves the lower layers alone.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Overrides {
@@ -222,6 +370,8 @@ pub struct Overrides {
     pub api_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -316,6 +466,11 @@ impl Config {
                 "ldap.failed_binds_per_minute and ldap.failed_binds_burst must be positive".into(),
             ));
         }
+        if self.dns.edns_udp_size < 512 || self.dns.udp_threads == 0 {
+            return Err(ConfigError::Rule(
+                "dns.edns_udp_size must be at least 512 and dns.udp_threads positive".into(),
+            ));
+        }
         if self.api.max_body_bytes < 1024 {
             return Err(ConfigError::Rule(
                 "api.max_body_bytes must be at least 1024".into(),
@@ -376,6 +531,8 @@ struct FlagLayer {
     api: Option<ListenLayer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     log: Option<LogLayer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<ListenLayer>,
 }
 
 #[derive(Serialize)]
@@ -395,6 +552,7 @@ impl From<&Overrides> for FlagLayer {
             database_url: o.database_url.clone(),
             api: o.api_listen.map(|listen| ListenLayer { listen }),
             log: o.log_format.map(|format| LogLayer { format }),
+            dns: o.dns_listen.map(|listen| ListenLayer { listen }),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! | [`core`] | the one service API every front end calls | all of the above |
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
 //! | [`ldap`] | LDAP front end (ldap3_proto codec, rustls) | core, domain, error, config, telemetry |
+//! | [`dns`] | DNS front end: CERT, SRV, SOA, AXFR, NOTIFY, zone files | core, domain, error, config, telemetry |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
 pub mod api;
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod dns;
 pub mod domain;
 pub mod error;
 pub mod formats;

@@ -10,6 +10,7 @@ mod bulk;
 mod certificates;
 mod entries;
 mod organisations;
+mod publication;
 mod query;
 mod search;
 mod sync;
@@ -31,6 +32,7 @@ use crate::telemetry::Metrics;
 pub use auth::issue_token;
 pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
 pub use entries::EntryView;
+pub use publication::{NameKey, NameState, Publication, PublishedCerts};
 pub use query::{EntryPage, EntryQuery, Placement, field_values};
 pub use search::{SearchHit, SearchRequest, SearchResults};
 
@@ -158,6 +160,8 @@ struct Inner {
     index_writing: tokio::sync::Mutex<()>,
     /// Bumped each time a trust re-evaluation of all certificates finishes.
     trust_generation: watch::Sender<u64>,
+    /// The last change this process wrote, for derived views that follow writes.
+    wrote: watch::Sender<ChangeSeq>,
 }
 
 impl Directory {
@@ -198,6 +202,7 @@ impl Directory {
             indexed: watch::Sender::new(applied),
             index_writing: tokio::sync::Mutex::new(()),
             trust_generation: watch::Sender::new(0),
+            wrote: watch::Sender::new(ChangeSeq(0)),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;
@@ -268,6 +273,13 @@ impl Directory {
     fn written(&self, seq: ChangeSeq) {
         self.inner.metrics.change_seq.set(seq.0);
         self.inner.wake_sync.notify_one();
+        self.inner.wrote.send_if_modified(|last| {
+            let newer = seq > *last;
+            if newer {
+                *last = seq;
+            }
+            newer
+        });
     }
 
     /// Waits until the search index has applied `seq` (read-your-writes for

@@ -267,6 +267,8 @@ fn serve_demo_answers_the_readme_query_and_stops_on_sigterm() {
             "--demo",
             "--api-listen",
             "127.0.0.1:0",
+            "--dns-listen",
+            "127.0.0.1:0",
         ])
         .args(["--seeds", concat!(env!("CARGO_MANIFEST_DIR"), "/seeds")])
         .env("RUST_LOG", "warn")

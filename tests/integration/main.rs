@@ -3,6 +3,8 @@
 
 mod api;
 mod cli;
+mod dns;
+mod dns_tools;
 mod ldap;
 mod ldapsearch;
 mod module_rules;

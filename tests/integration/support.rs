@@ -40,6 +40,7 @@ impl TestNode {
         config.ldap.listen = "127.0.0.1:0".parse().expect("addr");
         config.ldap.ldaps_listen = "127.0.0.1:0".parse().expect("addr");
         let _ = rustls::crypto::ring::default_provider().install_default();
+        config.dns.listen = "127.0.0.1:0".parse().expect("addr");
         tweak(&mut config);
         let key = NodeKey::generate(&mut rand::rng());
         let copy = NodeKey::from_pkcs8_pem(&key.to_pkcs8_pem().expect("pem")).expect("key");

@@ -1,0 +1,678 @@
+//! What this node publishes by name: a derived, in-memory view of the
+//! directory for front ends that answer "which certificates live at this
+//! name?" (DNS CERT records today). It knows no protocol: names are label
+//! sequences ([`NameKey`]) and certificates are DER.
+//!
+//! # What is published
+//!
+//! A certificate is published when its entry is public, it is bound
+//! (address- or domain-bound), and the node trusts it *now*: its stored
+//! verdict is trusted and `not_before <= now <= not_after`. Internal
+//! entries and untrusted, expired or not-yet-valid certificates never appear.
+//!
+//! # Where (PROTOCOLS §2.2)
+//!
+//! * An address-bound certificate of `local@domain` is published at the
+//!   Direct owner name: the `@` becomes a `.` and every dot of the local part
+//!   separates labels, lower-cased (`John.Doe@x.org` → `john.doe.x.org`).
+//!   When the local part holds dots it is *also* published at the RFC 1035
+//!   form that keeps the local part as one label (`john\.doe.x.org`).
+//! * A domain-bound certificate is published at its entry's domain.
+//! * The Direct mapping is lossy: `john.doe@x.org`, `john@doe.x.org` and the
+//!   domain `john.doe.x.org` all map to `john.doe.x.org`. A name serves the
+//!   union of the certificates of every candidate that maps to it (as the
+//!   Direct reference server does when it tries `@` at each dot); clients
+//!   check the certificate's SAN anyway. Identical certificates are served once.
+//! * A name that cannot be a DNS name is skipped: a label longer than 63
+//!   octets, a name over 255 octets in wire form, or a label that is exactly
+//!   `*` (it would read as a wildcard on every secondary).
+//!
+//! # Keeping up
+//!
+//! Like the search index, the view remembers the last change it applied and
+//! catches up from the change log: woken by this process's writes, polled
+//! for other processes' (the CLI importing beside a server), and it drops
+//! certificates as they expire. [`Publication::version`] increases on every
+//! change of what is published; [`Publication::subscribe`] reports it.
+
+use std::borrow::Borrow;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::{Directory, Result};
+use crate::domain::{
+    Binding, ChangeKind, ChangeSeq, DirectoryAddress, EntryRecord, TrustStatus, Visibility,
+};
+
+/// Changes read per round.
+const PAGE: u64 = 5000;
+/// How often to look for changes made by other processes, and for expiries.
+const POLL: Duration = Duration::from_millis(500);
+
+/// A domain name as the sequence of its labels, each prefixed by its length,
+/// lower-cased (ASCII), without the empty root label: the RFC 1035 §3.1
+/// form minus its final zero octet. Labels are 1–63 octets and may hold any
+/// octet, dots included; the whole is at most 254 octets.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NameKey(Box<[u8]>);
+
+impl NameKey {
+    /// Builds a key from labels, lower-casing them. `None` when a label is
+    /// empty or longer than 63 octets, or the name is too long.
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Option<NameKey> {
+        let mut out = Vec::with_capacity(64);
+        for label in labels {
+            if label.is_empty() || label.len() > 63 {
+                return None;
+            }
+            out.push(label.len() as u8);
+            out.extend(label.iter().map(u8::to_ascii_lowercase));
+            if out.len() > 254 {
+                return None;
+            }
+        }
+        Some(NameKey(out.into_boxed_slice()))
+    }
+
+    /// Parses a dotted name without escapes (`ns1.example.org`, a trailing
+    /// dot allowed). `None` for an empty or malformed name; `"."` is the root.
+    pub fn parse_dotted(text: &str) -> Option<NameKey> {
+        let text = text.strip_suffix('.').unwrap_or(text);
+        if text.is_empty() {
+            return Some(NameKey(Box::new([])));
+        }
+        NameKey::from_labels(text.split('.').map(str::as_bytes))
+    }
+
+    /// Wraps bytes already in key form (checked: well-formed and lower case).
+    pub fn from_key_bytes(bytes: &[u8]) -> Option<NameKey> {
+        let key = NameKey::from_labels(LabelIter(bytes))?;
+        (*key.0 == *bytes).then_some(key)
+    }
+
+    /// The root name (no labels).
+    pub fn root() -> NameKey {
+        NameKey(Box::new([]))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The labels from the leftmost one.
+    pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
+        LabelIter(&self.0)
+    }
+
+    /// How many labels the name has.
+    pub fn label_count(&self) -> usize {
+        self.labels().count()
+    }
+
+    /// This name with `prefix` labels put in front (`www` + `example.org`).
+    pub fn prepend<'a>(&'a self, prefix: impl IntoIterator<Item = &'a [u8]>) -> Option<NameKey> {
+        NameKey::from_labels(prefix.into_iter().chain(self.labels()))
+    }
+
+    /// True when `self` equals `ancestor` or lies below it.
+    pub fn is_within(&self, ancestor: &[u8]) -> bool {
+        suffixes(&self.0).any(|s| s == ancestor)
+    }
+
+    /// The dotted form with a trailing dot, each octet outside `a-z0-9-_`
+    /// written `\DDD` (RFC 1035 §5.1), so it reads back as the same name.
+    pub fn to_presentation(&self) -> String {
+        let mut out = String::with_capacity(self.0.len() + 2);
+        for label in self.labels() {
+            for &b in label {
+                if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("\\{b:03}"));
+                }
+            }
+            out.push('.');
+        }
+        if out.is_empty() {
+            out.push('.');
+        }
+        out
+    }
+}
+
+impl Borrow<[u8]> for NameKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NameKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NameKey({})", self.to_presentation())
+    }
+}
+
+impl fmt::Display for NameKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_presentation())
+    }
+}
+
+/// Iterates the labels of a key-form name; stops at anything malformed.
+struct LabelIter<'a>(&'a [u8]);
+
+impl<'a> Iterator for LabelIter<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (&len, rest) = self.0.split_first()?;
+        let len = usize::from(len);
+        if len == 0 || len > rest.len() {
+            self.0 = &[];
+            return None;
+        }
+        let (label, rest) = rest.split_at(len);
+        self.0 = rest;
+        Some(label)
+    }
+}
+
+/// The name itself and each of its ancestors, down to the last label (the
+/// root, an empty slice, is not included).
+fn suffixes(key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = Some(0usize);
+    std::iter::from_fn(move || {
+        let i = at?;
+        if i >= key.len() {
+            at = None;
+            return None;
+        }
+        let next = i + 1 + usize::from(key[i]);
+        at = Some(next);
+        key.get(i..)
+    })
+}
+
+/// What a name holds, as [`Publication::lookup`] reports it.
+#[derive(Debug, Clone)]
+pub enum NameState {
+    /// Certificates are published at the name (DER, sorted, no duplicates).
+    Certificates(PublishedCerts),
+    /// Nothing is published at the name, but at names below it: the name
+    /// exists (an empty non-terminal in DNS terms).
+    Ancestor,
+    /// Nothing at or below the name.
+    Absent,
+}
+
+/// The DER certificates published at one name; cheap to clone.
+pub type PublishedCerts = Arc<[Arc<[u8]>]>;
+
+/// One certificate an entry puts at one name.
+#[derive(Debug, Clone, PartialEq)]
+struct Contribution {
+    owner: NameKey,
+    der: Arc<[u8]>,
+    not_after: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct Owner {
+    /// (entry key, certificate) pairs that put something here.
+    from: Vec<(Arc<str>, Arc<[u8]>)>,
+    /// What is served: `from`'s certificates, sorted, without duplicates.
+    certs: PublishedCerts,
+}
+
+#[derive(Default)]
+struct State {
+    version: u64,
+    applied: ChangeSeq,
+    owners: HashMap<NameKey, Owner>,
+    /// Proper ancestors of owner names, with how many owners lie below.
+    ancestors: HashMap<Box<[u8]>, u32>,
+    by_entry: HashMap<Arc<str>, Vec<Contribution>>,
+    /// When published certificates expire (stale items are harmless).
+    expiries: BinaryHeap<Reverse<(DateTime<Utc>, Arc<str>)>>,
+}
+
+struct Shared {
+    state: RwLock<State>,
+    version: watch::Sender<u64>,
+    /// Absent for a [`Publication::fixed`] view.
+    directory: Option<Directory>,
+}
+
+/// The published names and certificates. Cheap to clone; clones share one view.
+#[derive(Clone)]
+pub struct Publication {
+    shared: Arc<Shared>,
+}
+
+impl Publication {
+    /// Builds the view from the database and keeps it up to date in the
+    /// background for as long as a clone of it lives.
+    pub async fn start(directory: &Directory) -> Result<Publication> {
+        let publication = Publication::load(directory).await?;
+        let weak = Arc::downgrade(&publication.shared);
+        let writes = directory.subscribe_writes();
+        tokio::spawn(run(weak, writes));
+        Ok(publication)
+    }
+
+    /// Builds the view once, without following later changes (for exports).
+    pub async fn load(directory: &Directory) -> Result<Publication> {
+        let publication = Publication {
+            shared: Arc::new(Shared {
+                state: RwLock::new(State::default()),
+                version: watch::Sender::new(0),
+                directory: Some(directory.clone()),
+            }),
+        };
+        publication.initial_load().await?;
+        publication.catch_up().await?;
+        Ok(publication)
+    }
+
+    /// A view that never changes, holding `certificates` (owner name, DER):
+    /// for tests and fuzzing, without a database.
+    pub fn fixed(certificates: impl IntoIterator<Item = (NameKey, Vec<u8>)>) -> Publication {
+        let mut state = State::default();
+        for (i, (owner, der)) in certificates.into_iter().enumerate() {
+            let key: Arc<str> = format!("fixed-{i}").into();
+            state.replace_entry(
+                key,
+                vec![Contribution {
+                    owner,
+                    der: der.into(),
+                    not_after: DateTime::<Utc>::MAX_UTC,
+                }],
+            );
+        }
+        state.version = 1;
+        Publication {
+            shared: Arc::new(Shared {
+                state: RwLock::new(state),
+                version: watch::Sender::new(1),
+                directory: None,
+            }),
+        }
+    }
+
+    /// What is at `name` (key form, see [`NameKey`]). The hot path of a DNS
+    /// answer: one read lock and one hash lookup.
+    pub fn lookup(&self, name: &[u8]) -> NameState {
+        let state = self.read();
+        if let Some(owner) = state.owners.get(name) {
+            return NameState::Certificates(owner.certs.clone());
+        }
+        if state.ancestors.contains_key(name) {
+            NameState::Ancestor
+        } else {
+            NameState::Absent
+        }
+    }
+
+    /// Every name at or below `apex` with its certificates, sorted by name:
+    /// a consistent snapshot, with the version it was taken at.
+    pub fn names_within(&self, apex: &[u8]) -> (u64, Vec<(NameKey, PublishedCerts)>) {
+        let state = self.read();
+        let mut names: Vec<(NameKey, PublishedCerts)> = state
+            .owners
+            .iter()
+            .filter(|(name, _)| name.is_within(apex))
+            .map(|(name, owner)| (name.clone(), owner.certs.clone()))
+            .collect();
+        drop(state);
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        (self.version(), names)
+    }
+
+    /// Increases on every change of what is published (0 before anything).
+    pub fn version(&self) -> u64 {
+        *self.shared.version.borrow()
+    }
+
+    /// Reports each new [`Publication::version`].
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.version.subscribe()
+    }
+
+    /// The last change of the directory the view has applied.
+    pub fn applied(&self) -> ChangeSeq {
+        self.read().applied
+    }
+
+    /// Applies every change written so far and waits for it (read-your-writes
+    /// for tests and tools).
+    pub async fn sync(&self) -> Result<ChangeSeq> {
+        self.catch_up().await
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // in a way that breaks readers (each update is whole), so go on.
+        self.shared
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.shared
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn initial_load(&self) -> Result<()> {
+        let Some(directory) = &self.shared.directory else {
+            return Ok(());
+        };
+        let store = &directory.inner.store;
+        let head = store.head_seq().await?;
+        let now = directory.now();
+        let mut cursor = 0;
+        loop {
+            let (page, next) = store.scan_entries(cursor, PAGE).await?;
+            {
+                let mut state = self.write();
+                for record in &page {
+                    let key: Arc<str> = record.entry.address.key().into();
+                    state.replace_entry(key, contributions(record, now));
+                }
+            }
+            match next {
+                Some(n) => cursor = n,
+                None => break,
+            }
+        }
+        let mut state = self.write();
+        state.applied = head;
+        state.version += 1;
+        let version = state.version;
+        drop(state);
+        self.shared.version.send_replace(version);
+        Ok(())
+    }
+
+    /// Applies the changes after the view's position and drops what expired.
+    async fn catch_up(&self) -> Result<ChangeSeq> {
+        let Some(directory) = &self.shared.directory else {
+            return Ok(self.applied());
+        };
+        let store = &directory.inner.store;
+        let mut from = self.applied();
+        loop {
+            let changes = store.changes_since(from, PAGE).await?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                break;
+            };
+            let keys: Vec<String> = changes
+                .iter()
+                .filter(|c| matches!(c.kind, ChangeKind::EntryUpserted | ChangeKind::EntryRemoved))
+                .map(|c| c.key.clone())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let records = store.get_entries(&keys).await?;
+            let now = directory.now();
+            let mut state = self.write();
+            let mut changed = false;
+            let mut present = HashSet::new();
+            for record in &records {
+                let key: Arc<str> = record.entry.address.key().into();
+                present.insert(key.clone());
+                changed |= state.replace_entry(key, contributions(record, now));
+            }
+            for key in keys {
+                let key: Arc<str> = key.into();
+                if !present.contains(&key) {
+                    changed |= state.replace_entry(key, Vec::new());
+                }
+            }
+            state.applied = last;
+            from = last;
+            if changed {
+                state.version += 1;
+                let version = state.version;
+                drop(state);
+                self.shared.version.send_replace(version);
+                debug!(up_to = last.0, version, "publication caught up");
+            }
+        }
+        self.expire(directory.now());
+        Ok(from)
+    }
+
+    /// Drops certificates whose validity ended before `now`.
+    fn expire(&self, now: DateTime<Utc>) {
+        let mut state = self.write();
+        let mut changed = false;
+        while let Some(Reverse((at, _))) = state.expiries.peek() {
+            if *at >= now {
+                break;
+            }
+            let Some(Reverse((_, key))) = state.expiries.pop() else {
+                break;
+            };
+            let Some(current) = state.by_entry.get(&key) else {
+                continue;
+            };
+            let kept: Vec<Contribution> = current
+                .iter()
+                .filter(|c| c.not_after >= now)
+                .cloned()
+                .collect();
+            changed |= state.replace_entry(key, kept);
+        }
+        if changed {
+            state.version += 1;
+            let version = state.version;
+            drop(state);
+            self.shared.version.send_replace(version);
+        }
+    }
+}
+
+impl State {
+    /// Replaces what entry `key` publishes. Returns whether anything changed.
+    fn replace_entry(&mut self, key: Arc<str>, new: Vec<Contribution>) -> bool {
+        let old = self.by_entry.remove(&key).unwrap_or_default();
+        if old == new {
+            if !new.is_empty() {
+                self.by_entry.insert(key, new);
+            }
+            return false;
+        }
+        let mut touched: HashSet<NameKey> = HashSet::new();
+        for c in &old {
+            if let Some(owner) = self.owners.get_mut(&c.owner) {
+                owner.from.retain(|(k, _)| *k != key);
+                touched.insert(c.owner.clone());
+            }
+        }
+        for c in &new {
+            let owner = self.owners.entry(c.owner.clone()).or_insert_with(|| {
+                for ancestor in suffixes(c.owner.as_bytes()).skip(1) {
+                    *self.ancestors.entry(ancestor.into()).or_default() += 1;
+                }
+                Owner::default()
+            });
+            owner.from.push((key.clone(), c.der.clone()));
+            touched.insert(c.owner.clone());
+            self.expiries.push(Reverse((c.not_after, key.clone())));
+        }
+        for name in touched {
+            let Some(owner) = self.owners.get_mut(&name) else {
+                continue;
+            };
+            if owner.from.is_empty() {
+                self.owners.remove(&name);
+                for ancestor in suffixes(name.as_bytes()).skip(1) {
+                    if let Some(count) = self.ancestors.get_mut(ancestor) {
+                        *count -= 1;
+                        if *count == 0 {
+                            self.ancestors.remove(ancestor);
+                        }
+                    }
+                }
+            } else {
+                let mut certs: Vec<Arc<[u8]>> = owner.from.iter().map(|(_, d)| d.clone()).collect();
+                certs.sort();
+                certs.dedup();
+                owner.certs = certs.into();
+            }
+        }
+        if !new.is_empty() {
+            self.by_entry.insert(key, new);
+        }
+        true
+    }
+}
+
+/// What one entry publishes at `now` (see the module documentation).
+fn contributions(record: &EntryRecord, now: DateTime<Utc>) -> Vec<Contribution> {
+    if record.entry.visibility != Visibility::Public {
+        return Vec::new();
+    }
+    let address = &record.entry.address;
+    let domain_name = NameKey::from_labels(address.domain().labels().map(str::as_bytes));
+    let mut address_names = Vec::new();
+    if let DirectoryAddress::Mailbox(mailbox) = address {
+        let local = mailbox.local().as_bytes();
+        let domain: Vec<&[u8]> = address.domain().labels().map(str::as_bytes).collect();
+        address_names.extend(NameKey::from_labels(
+            local.split(|b| *b == b'.').chain(domain.iter().copied()),
+        ));
+        if local.contains(&b'.') {
+            address_names.extend(NameKey::from_labels(
+                std::iter::once(local).chain(domain.iter().copied()),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for cert in &record.certificates {
+        let c = &cert.certificate;
+        let trusted = cert.trust.at(c, now).status == TrustStatus::Trusted
+            && c.not_before <= now
+            && now <= c.not_after;
+        if !trusted {
+            continue;
+        }
+        let names: &[NameKey] = match cert.binding {
+            Binding::Address => &address_names,
+            Binding::Domain => domain_name.as_slice(),
+        };
+        let der: Arc<[u8]> = c.der.as_slice().into();
+        for owner in names {
+            if owner.labels().any(|l| l == b"*") {
+                continue;
+            }
+            out.push(Contribution {
+                owner: owner.clone(),
+                der: der.clone(),
+                not_after: c.not_after,
+            });
+        }
+    }
+    out
+}
+
+async fn run(weak: Weak<Shared>, mut writes: watch::Receiver<ChangeSeq>) {
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        let publication = Publication { shared };
+        if let Err(e) = publication.catch_up().await {
+            warn!(error = %e, "publication catch-up failed; retrying");
+        }
+        drop(publication);
+        tokio::select! {
+            changed = writes.changed() => {
+                if changed.is_err() {
+                    // The directory is gone; polling still notices other writers.
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+impl Directory {
+    /// Reports the last change this process wrote (for derived views that
+    /// catch up after writes).
+    pub(super) fn subscribe_writes(&self) -> watch::Receiver<ChangeSeq> {
+        self.inner.wrote.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> NameKey {
+        NameKey::parse_dotted(s).unwrap()
+    }
+
+    #[test]
+    fn keys_and_presentation() {
+        let k = key("Alice.Example.ORG.");
+        assert_eq!(k.as_bytes(), b"\x05alice\x07example\x03org");
+        assert_eq!(k.to_presentation(), "alice.example.org.");
+        assert!(k.is_within(key("example.org").as_bytes()));
+        assert!(!k.is_within(key("ample.org").as_bytes()));
+        let dotted = NameKey::from_labels([&b"john.doe"[..], b"x", b"org"]).unwrap();
+        assert_eq!(dotted.to_presentation(), "john\\046doe.x.org.");
+        assert!(NameKey::from_labels([&[b'a'; 64][..]]).is_none());
+        assert!(NameKey::parse_dotted("a..b").is_none());
+        assert_eq!(NameKey::root().to_presentation(), ".");
+        assert_eq!(
+            NameKey::from_key_bytes(k.as_bytes()).unwrap(),
+            k,
+            "key bytes round-trip"
+        );
+        assert!(NameKey::from_key_bytes(b"\x05Alice").is_none());
+        assert!(NameKey::from_key_bytes(b"\x09abc").is_none());
+    }
+
+    #[test]
+    fn suffixes_walk_to_the_last_label() {
+        let k = key("a.b.c");
+        let all: Vec<&[u8]> = suffixes(k.as_bytes()).collect();
+        assert_eq!(all, vec![&b"\x01a\x01b\x01c"[..], b"\x01b\x01c", b"\x01c"]);
+    }
+
+    fn contribution(owner: &str, der: &[u8]) -> Contribution {
+        Contribution {
+            owner: key(owner),
+            der: der.into(),
+            not_after: DateTime::<Utc>::MAX_UTC,
+        }
+    }
+
+    #[test]
+    fn owners_union_and_ancestors_count() {
+        let mut s = State::default();
+        assert!(s.replace_entry("a@b.x.org".into(), vec![contribution("a.b.x.org", b"1")]));
+        assert!(s.replace_entry("a.b@x.org".into(), vec![contribution("a.b.x.org", b"2")]));
+        assert!(s.replace_entry("b.x.org".into(), vec![contribution("b.x.org", b"2")]));
+        assert!(!s.replace_entry("b.x.org".into(), vec![contribution("b.x.org", b"2")]));
+        let owner = &s.owners[key("a.b.x.org").as_bytes()];
+        assert_eq!(owner.certs.len(), 2);
+        assert_eq!(s.ancestors[key("x.org").as_bytes()], 2);
+        assert!(s.replace_entry("a@b.x.org".into(), vec![]));
+        assert!(s.replace_entry("a.b@x.org".into(), vec![]));
+        assert!(!s.owners.contains_key(key("a.b.x.org").as_bytes()));
+        assert_eq!(s.ancestors[key("x.org").as_bytes()], 1);
+        assert!(!s.ancestors.contains_key(key("b.x.org").as_bytes()));
+        assert!(s.replace_entry("b.x.org".into(), vec![]));
+        assert!(s.ancestors.is_empty() && s.owners.is_empty() && s.by_entry.is_empty());
+    }
+}
