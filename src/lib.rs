@@ -10,6 +10,7 @@
 //! | [`pki`] | X.509 parsing, binding, chain validation, PKCS#7, demo CA, node keys, tokens | domain, error |
 //! | [`storage`] | sea-orm over SQLite/PostgreSQL; returns domain types | domain, error |
 //! | [`index`] | the Tantivy search index, a derived view of storage | domain, error |
+//! | [`federation`] | signed publication logs, delegation, Merkle tree, page checks | domain, error, pki, storage |
 //! | [`formats`] | JSON lines, CSV and LDIF readers and writers for entries | domain, error |
 //! | [`core`] | the one service API every front end calls | all of the above |
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
@@ -22,6 +23,7 @@ pub mod config;
 pub mod core;
 pub mod domain;
 pub mod error;
+pub mod federation;
 pub mod formats;
 pub mod index;
 pub mod pki;
