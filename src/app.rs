@@ -1,6 +1,8 @@
 //! Assembles and starts everything: configuration, the node key, the
 //! directory and the front ends; and carries out each CLI command.
 
+mod federation;
+
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -78,6 +80,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => seed(config, args).await,
+        Command::Delegate(args) => federation::delegate(config, args).await,
+        Command::Federation(command) => federation::command(config, command).await,
+        Command::Verify(args) => federation::verify(config, args).await,
     }
 }
 
@@ -181,6 +186,10 @@ pub async fn start_with(
     let api = api::bind(directory.clone(), &config.api, metrics)
         .with_context(|| format!("binding the REST listener {}", config.api.listen))?;
     tokio::spawn(api.server);
+    directory
+        .start_federation(federation::options(config)?)
+        .await
+        .context("starting federation")?;
     Ok(RunningNode {
         directory,
         api_addr: api.local_addr,

@@ -1,12 +1,18 @@
 //! The command line: what a user can ask of `ccdir`, with help that
 //! explains. Each command hands over to [`crate::app`].
 
+mod federation;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{LogFormat, Overrides};
 use crate::formats::Format;
+
+pub use federation::{
+    AddChildArgs, DelegateArgs, FederationCommand, InstallArgs, ResumeArgs, StatusArgs, VerifyArgs,
+};
 
 /// ccdir: a federated directory of S/MIME certificates.
 ///
@@ -81,6 +87,16 @@ pub enum Command {
     /// Load the demo directory described in seeds/ (organisations, people,
     /// certificates from a demo CA made now).
     Seed(SeedArgs),
+    /// Grant a child node the right to publish for domains: prints a signed
+    /// delegation file for `ccdir federation install` on the child.
+    Delegate(DelegateArgs),
+    /// Federation: status, installing a delegation, children, key rotation.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+    /// Verify a node's log from scratch (signatures, hash chain, Merkle
+    /// root, inclusion and consistency proofs), or the child logs this node
+    /// mirrors.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod federation;
+
+pub use federation::{ChildConfig, FederationConfig};
+
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -29,6 +33,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub search: SearchConfig,
     pub log: LogConfig,
+    pub federation: FederationConfig,
 }
 
 impl Default for Config {
@@ -40,6 +45,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             search: SearchConfig::default(),
             log: LogConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -235,6 +241,7 @@ impl Config {
                 "api.max_body_bytes must be at least 1024".into(),
             ));
         }
+        self.federation.check().map_err(ConfigError::Rule)?;
         Ok(())
     }
 

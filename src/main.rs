@@ -4,6 +4,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // reqwest is built without a TLS crypto provider: install ring first.
+    ccdir::core::install_crypto_provider();
     let cli = ccdir::cli::Cli::parse();
     match ccdir::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

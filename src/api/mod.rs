@@ -9,6 +9,7 @@ mod auth;
 mod certificates;
 mod dto;
 mod entries;
+mod federation;
 mod health;
 mod middleware;
 mod organisations;
@@ -51,6 +52,7 @@ pub use problem::{ApiError, PROBLEM_JSON, Problem};
         (name = "organisations", description = "Organisations and their domains"),
         (name = "anchors", description = "Trust anchors the node judges certificates against"),
         (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "federation", description = "This node's signed publication log: head, pages, Merkle proofs, notify"),
     )
 )]
 struct ApiDoc;
@@ -96,7 +98,12 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(anchors::delete_anchor)
         .service(health::healthz)
         .service(health::readyz)
-        .service(health::metrics);
+        .service(health::metrics)
+        .service(federation::head)
+        .service(federation::log_page)
+        .service(federation::inclusion)
+        .service(federation::consistency)
+        .service(federation::notify);
 }
 
 /// The OpenAPI document, as committed under `openapi/ccdir.json`.

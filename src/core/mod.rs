@@ -9,6 +9,7 @@ mod auth;
 mod bulk;
 mod certificates;
 mod entries;
+mod federation;
 mod organisations;
 mod search;
 mod sync;
@@ -29,6 +30,11 @@ use crate::telemetry::Metrics;
 pub use auth::issue_token;
 pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
 pub use entries::EntryView;
+pub use federation::{
+    AuditReport, ChildOptions, ChildStatus, ConsistencyJson, FederationOptions, FederationStatus,
+    GrantView, HeadJson, InclusionJson, MirrorAudit, PageJson, Provenance, PullError, PullOutcome,
+    RecordJson, RejectionView, audit_log, install_crypto_provider,
+};
 pub use search::{SearchHit, SearchRequest, SearchResults};
 
 /// Everything a failed core call can report. [`CoreError::kind`] places it
@@ -43,6 +49,8 @@ pub enum CoreError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FederationError),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -69,6 +77,7 @@ impl CoreError {
             CoreError::Pki(e) => e.kind(),
             CoreError::Storage(e) => e.kind(),
             CoreError::Index(e) => e.kind(),
+            CoreError::Federation(e) => e.kind(),
             CoreError::NotFound(_) => ErrorKind::NotFound,
             CoreError::Forbidden(_) => ErrorKind::Forbidden,
             CoreError::Conflict(_) => ErrorKind::Conflict,
@@ -155,6 +164,8 @@ struct Inner {
     index_writing: tokio::sync::Mutex<()>,
     /// Bumped each time a trust re-evaluation of all certificates finishes.
     trust_generation: watch::Sender<u64>,
+    /// Federation: publisher, pullers, grant cache.
+    fed: federation::FedHub,
 }
 
 impl Directory {
@@ -195,6 +206,7 @@ impl Directory {
             indexed: watch::Sender::new(applied),
             index_writing: tokio::sync::Mutex::new(()),
             trust_generation: watch::Sender::new(0),
+            fed: federation::FedHub::new(),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;
@@ -265,6 +277,7 @@ impl Directory {
     fn written(&self, seq: ChangeSeq) {
         self.inner.metrics.change_seq.set(seq.0);
         self.inner.wake_sync.notify_one();
+        self.inner.fed.wake_publisher.notify_one();
     }
 
     /// Waits until the search index has applied `seq` (read-your-writes for

@@ -36,6 +36,6 @@ pub use authority::{Accepted, AuthorState, Evaluation, Evaluator};
 pub use error::{DecodeError, FederationError, RejectCode, Rejection, Severity};
 pub use grant::{DelegationFile, Grant, GrantBook, SignedGrant, validate_chain};
 pub use head::{SignedHead, TreeHead};
-pub use page::{Cursor, VerifiedPage, verify_page};
+pub use page::{Cursor, VerifiedPage, decode_record, verify_decoded, verify_page};
 pub use record::{Body, CertificateMaterial, EntryPublication, Record, RecordHeader, body_type};
 pub use types::{Hash, Key, sha256};

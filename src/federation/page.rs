@@ -44,7 +44,10 @@ pub struct VerifiedPage {
     pub head_size: u64,
 }
 
-fn decode(bytes: &[u8]) -> Result<Record, Rejection> {
+/// Decodes one record of a page, its signature checked; the reason a page
+/// is refused when it does not. Separate so that callers can decode a
+/// page's records in parallel and hand them to [`verify_decoded`].
+pub fn decode_record(bytes: &[u8]) -> Result<Record, Rejection> {
     Record::decode(bytes).map_err(|e| match e {
         FederationError::BadSignature { what } => Rejection::new(
             RejectCode::BadSignature,
@@ -61,6 +64,18 @@ fn decode(bytes: &[u8]) -> Result<Record, Rejection> {
 pub fn verify_page(
     cursor: &Cursor,
     records: &[Vec<u8>],
+    head: &SignedHead,
+    held: &dyn Fn(u64) -> Option<Hash>,
+) -> Result<VerifiedPage, Rejection> {
+    let decoded = records.iter().map(|b| decode_record(b)).collect();
+    verify_decoded(cursor, decoded, head, held)
+}
+
+/// [`verify_page`] over records already decoded with [`decode_record`]
+/// (in page order; the first failure is the page's).
+pub fn verify_decoded(
+    cursor: &Cursor,
+    records: Vec<Result<Record, Rejection>>,
     head: &SignedHead,
     held: &dyn Fn(u64) -> Option<Hash>,
 ) -> Result<VerifiedPage, Rejection> {
@@ -98,8 +113,8 @@ pub fn verify_page(
     let mut out = Vec::new();
     let mut overlap_matched = false;
     let mut signers = vec![cursor.signer];
-    for (i, bytes) in records.iter().enumerate() {
-        let r = decode(bytes)?;
+    for (i, decoded) in records.into_iter().enumerate() {
+        let r = decoded?;
         let hd = &r.header;
         if hd.log != cursor.log {
             return Err(Rejection::new(

@@ -201,6 +201,21 @@ impl Record {
         super::types::sha256_parts(&[&body_type.to_be_bytes(), payload])
     }
 
+    /// The log of the record a relay carries, read without verifying
+    /// anything: only to know which author's state to load before the
+    /// relay is decoded and checked for real.
+    pub fn peek_relayed_log(&self) -> Option<Key> {
+        if self.body_type != body_type::RELAY {
+            return None;
+        }
+        let p = self.payload();
+        let start = 4 + RECORD_MAGIC.len();
+        if p.get(4..start)? != RECORD_MAGIC {
+            return None;
+        }
+        Some(Key(p.get(start..start + 32)?.try_into().ok()?))
+    }
+
     /// Decodes the body.
     pub fn body(&self) -> Result<Body, Rejection> {
         Body::decode(self.body_type, self.payload(), &self.header.log)

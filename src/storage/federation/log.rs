@@ -173,15 +173,13 @@ pub(super) async fn read_tip(conn: &impl ConnectionTrait) -> Result<LogTip> {
 /// continue the log.
 pub(super) async fn write_append(w: &WriteTx<'_>, tip: &LogTip, append: LogAppend) -> Result<()> {
     let at = now_ts(w.now());
-    let mut expected = tip.size + 1;
-    for r in &append.records {
+    for (expected, r) in (tip.size + 1..).zip(&append.records) {
         if r.seq != expected {
             return Err(StorageError::corrupt(
                 "log append",
                 format!("record {} does not continue the log at {expected}", r.seq),
             ));
         }
-        expected += 1;
     }
     let cols = [
         FedLog::Seq,
