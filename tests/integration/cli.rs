@@ -345,6 +345,7 @@ mod reqwest {
             .enable_all()
             .build()
             .unwrap();
+        ccdir::core::install_crypto_provider();
         rt.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 }

@@ -31,6 +31,7 @@ impl TestNode {
 
     /// A node whose configuration `tweak` may change first.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestNode {
+        ccdir::core::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().to_owned(),
