@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod federation;
 mod module_rules;
 mod storage;
 mod support;

@@ -31,6 +31,7 @@ use ccdir::domain::{
 use ccdir::error::ErrorKind;
 use ccdir::storage::{CertUpdate, StorageError, Store};
 
+use crate::support::{pg_url, with_database};
 use fixtures::*;
 
 // ------------------------------------------------------------------ harness
@@ -91,38 +92,6 @@ where
     test(store.clone()).await;
     assert_consistent(&store).await;
     store.close().await.unwrap();
-}
-
-/// The server to test against, or `None` to skip; panics when PostgreSQL
-/// is required but not configured.
-fn pg_url() -> Option<String> {
-    match std::env::var("CCDIR_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("CCDIR_REQUIRE_PG").as_deref() == Ok("1") {
-                panic!("CCDIR_REQUIRE_PG=1 but CCDIR_TEST_PG_URL is not set");
-            }
-            eprintln!("PostgreSQL battery skipped: CCDIR_TEST_PG_URL is not set");
-            None
-        }
-    }
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[after_scheme..].find('/') {
-        Some(i) => &base[..after_scheme + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
 }
 
 async fn on_postgres<F, Fut>(test_name: &str, test: F)
