@@ -83,6 +83,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delegate(args) => federation::delegate(config, args).await,
         Command::Federation(command) => federation::command(config, command).await,
         Command::Verify(args) => federation::verify(config, args).await,
+        Command::Bench(crate::cli::BenchCommand::Federation(args)) => {
+            federation::bench(config, args).await
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use crate::config::{LogFormat, Overrides};
 use crate::formats::Format;
 
 pub use federation::{
-    AddChildArgs, DelegateArgs, FederationCommand, InstallArgs, ResumeArgs, StatusArgs, VerifyArgs,
+    AddChildArgs, BenchCommand, BenchFederationArgs, DelegateArgs, FederationCommand, InstallArgs,
+    ResumeArgs, StatusArgs, VerifyArgs,
 };
 
 /// ccdir: a federated directory of S/MIME certificates.
@@ -97,6 +98,9 @@ pub enum Command {
     /// root, inclusion and consistency proofs), or the child logs this node
     /// mirrors.
     Verify(VerifyArgs),
+    /// Benchmarks (release build recommended).
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Debug, Args)]

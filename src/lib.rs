@@ -14,10 +14,12 @@
 //! | [`formats`] | JSON lines, CSV and LDIF readers and writers for entries | domain, error |
 //! | [`core`] | the one service API every front end calls | all of the above |
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
+//! | [`bench`] | `ccdir bench …`: whole-system benchmarks | anything |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod core;

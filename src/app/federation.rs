@@ -360,3 +360,19 @@ pub async fn verify(config: Config, args: VerifyArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `ccdir bench federation`.
+pub async fn bench(config: Config, args: crate::cli::BenchFederationArgs) -> anyhow::Result<()> {
+    let report = crate::bench::federation::run(crate::bench::federation::BenchOptions {
+        orgs: args.orgs,
+        per_org: args.per_org,
+        page_size: args.page_size,
+        certificates: !args.no_certificates,
+        database_url: config.database_url.clone(),
+        samples: args.samples,
+        work_dir: args.work_dir,
+    })
+    .await?;
+    print!("{report}");
+    Ok(())
+}

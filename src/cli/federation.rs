@@ -107,3 +107,34 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// `ccdir bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Root ingest of many organisation logs (records/s, wall and CPU),
+    /// then leaf -> root search latency with notify. Prints Markdown.
+    Federation(BenchFederationArgs),
+}
+
+/// `ccdir bench federation`.
+#[derive(Debug, Args)]
+pub struct BenchFederationArgs {
+    /// Organisation nodes.
+    #[arg(long, default_value_t = 100)]
+    pub orgs: usize,
+    /// Entries each organisation publishes.
+    #[arg(long, default_value_t = 10_000)]
+    pub per_org: usize,
+    /// Records per page the root asks for.
+    #[arg(long, default_value_t = 500)]
+    pub page_size: u64,
+    /// Publish entries without certificates.
+    #[arg(long)]
+    pub no_certificates: bool,
+    /// Latency samples.
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// Keep the nodes' data here (default: a temporary directory, removed after).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}

@@ -110,6 +110,8 @@ pub(crate) struct FedHub {
     head: Mutex<Option<SignedHead>>,
     /// Serialises this process's publishing rounds.
     publishing: tokio::sync::Mutex<()>,
+    /// This node holds a delegation (publishing may start).
+    delegated: std::sync::atomic::AtomicBool,
     http: std::sync::OnceLock<reqwest::Client>,
 }
 
@@ -123,6 +125,7 @@ impl FedHub {
             book: RwLock::new(None),
             head: Mutex::new(None),
             publishing: tokio::sync::Mutex::new(()),
+            delegated: std::sync::atomic::AtomicBool::new(false),
             http: std::sync::OnceLock::new(),
         }
     }

@@ -66,10 +66,14 @@ async fn run(weak: Weak<Inner>) {
 impl Directory {
     /// May this node publish yet (root, or holding a delegation)?
     async fn may_publish(&self) -> Result<bool> {
-        if self.is_root() {
+        use std::sync::atomic::Ordering;
+        if self.is_root() || self.fed().delegated.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        Ok(self.inner.store.fed_grants().await?.iter().any(|g| g.own))
+        let held = self.inner.store.fed_grants().await?.iter().any(|g| g.own);
+        // Delegations are never uninstalled: once held, always checked true.
+        self.fed().delegated.store(held, Ordering::Relaxed);
+        Ok(held)
     }
 
     /// Publishes one round of pending changes; returns how many records
@@ -105,10 +109,17 @@ impl Directory {
             .iter()
             .filter_map(|k| k.strip_prefix("e:").map(str::to_owned))
             .collect();
+        // Only this node's public entries are read in full; entries applied
+        // from children (relayed when applied) are skipped cheaply.
+        let mine = self
+            .inner
+            .store
+            .fed_local_public(&entry_keys, &identity.lineage)
+            .await?;
         let entries: HashMap<String, _> = self
             .inner
             .store
-            .get_entries(&entry_keys)
+            .get_entries(&mine)
             .await?
             .into_iter()
             .map(|r| (r.entry.address.key(), r))

@@ -306,6 +306,28 @@ impl Store {
         ))
     }
 
+    /// Of the entries with these keys, those that are public and whose
+    /// origin is one of `origins` (this node's keys): what the publisher
+    /// may publish. One indexed query, no certificates read.
+    pub async fn fed_local_public(&self, keys: &[String], origins: &[NodeId]) -> Result<Vec<String>> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        use super::super::entity::entry;
+        let mut out = Vec::new();
+        for chunk in keys.chunks(rows_per_insert(1) - origins.len()) {
+            let rows: Vec<String> = entry::Entity::find()
+                .select_only()
+                .column(entry::Column::Key)
+                .filter(entry::Column::Key.is_in(chunk.iter().cloned()))
+                .filter(entry::Column::Visibility.eq("public"))
+                .filter(entry::Column::Origin.is_in(origins.iter().map(|o| o.0.clone())))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     /// What was last published for `keys` (see [`PublishItem::key`]).
     pub async fn fed_published(&self, keys: &[String]) -> Result<HashMap<String, Digest>> {
         let mut out = HashMap::new();
