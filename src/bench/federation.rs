@@ -109,10 +109,11 @@ async fn serve(logs: Arc<Vec<ServedLog>>) -> anyhow::Result<String> {
                 }
                 let text = String::from_utf8_lossy(&buf);
                 let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let (status, body) = match tokio::task::spawn_blocking(move || serve_page(&logs, &path)).await {
-                    Ok(Some(b)) => ("200 OK", b),
-                    _ => ("404 Not Found", b"{}".to_vec()),
-                };
+                let (status, body) =
+                    match tokio::task::spawn_blocking(move || serve_page(&logs, &path)).await {
+                        Ok(Some(b)) => ("200 OK", b),
+                        _ => ("404 Not Found", b"{}".to_vec()),
+                    };
                 let head = format!(
                     "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
@@ -318,7 +319,11 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<String> {
             )
         })
         .collect::<anyhow::Result<_>>()?;
-    let bytes: usize = logs.iter().flat_map(|l| l.records.iter()).map(|r| r.2.len()).sum();
+    let bytes: usize = logs
+        .iter()
+        .flat_map(|l| l.records.iter())
+        .map(|r| r.2.len())
+        .sum();
     eprintln!(
         "signed {total} records ({:.0} MB) for {} organisations in {:.1} s",
         bytes as f64 / 1e6,
@@ -436,7 +441,11 @@ pub async fn run(o: BenchOptions) -> anyhow::Result<String> {
         .await?;
     leaf.directory.install_delegation(&f).await?;
     root.directory
-        .add_child(inter_key, &format!("http://{}", inter.api_addr), Some("inter"))
+        .add_child(
+            inter_key,
+            &format!("http://{}", inter.api_addr),
+            Some("inter"),
+        )
         .await?;
     inter
         .directory

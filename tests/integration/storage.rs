@@ -12,6 +12,7 @@
 //! `import_rate` is a benchmark, ignored by default:
 //! `cargo test --release --test integration import_rate -- --ignored --nocapture`.
 
+mod federation;
 mod fixtures;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -32,6 +33,7 @@ use ccdir::error::ErrorKind;
 use ccdir::storage::{CertUpdate, StorageError, Store};
 
 use crate::support::{pg_url, with_database};
+use federation::*;
 use fixtures::*;
 
 // ------------------------------------------------------------------ harness
@@ -74,6 +76,8 @@ battery!(
     scans_visit_everything_exactly_once,
     update_trust_announces_only_status_changes,
     anchors_round_trip,
+    federation_apply_is_guarded_by_the_cursor,
+    federation_publish_is_guarded_by_its_position,
 );
 
 async fn on_sqlite<F, Fut>(test: F)

@@ -309,9 +309,13 @@ impl Store {
     /// Of the entries with these keys, those that are public and whose
     /// origin is one of `origins` (this node's keys): what the publisher
     /// may publish. One indexed query, no certificates read.
-    pub async fn fed_local_public(&self, keys: &[String], origins: &[NodeId]) -> Result<Vec<String>> {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    pub async fn fed_local_public(
+        &self,
+        keys: &[String],
+        origins: &[NodeId],
+    ) -> Result<Vec<String>> {
         use super::super::entity::entry;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
         let mut out = Vec::new();
         for chunk in keys.chunks(rows_per_insert(1) - origins.len()) {
             let rows: Vec<String> = entry::Entity::find()
