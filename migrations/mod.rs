@@ -14,6 +14,7 @@ mod m20261123_000001_directory;
 mod m20261123_000002_trust_anchors;
 mod m20261123_000003_changes;
 mod m20261201_000001_users;
+mod m20261202_000001_federation;
 
 /// Applies the migrations in order and records them in `seaql_migrations`.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_trust_anchors::Migration),
             Box::new(m20261123_000003_changes::Migration),
             Box::new(m20261201_000001_users::Migration),
+            Box::new(m20261202_000001_federation::Migration),
         ]
     }
 }

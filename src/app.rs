@@ -1,6 +1,8 @@
 //! Assembles and starts everything: configuration, the node key, the
 //! directory and the front ends; and carries out each CLI command.
 
+mod federation;
+
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -100,6 +102,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             into,
             rounds,
         }) => crate::bench::run(&input, into, rounds).await,
+        Command::Delegate(args) => federation::delegate(config, args).await,
+        Command::Federation(command) => federation::command(config, command).await,
+        Command::Verify(args) => federation::verify(config, args).await,
+        Command::Bench(BenchCommand::Federation(args)) => federation::bench(config, args).await,
     }
 }
 
@@ -320,6 +326,10 @@ pub async fn start_with(
     let api = api::bind(directory.clone(), &config.api, metrics)
         .with_context(|| format!("binding the REST listener {}", config.api.listen))?;
     tokio::spawn(api.server);
+    directory
+        .start_federation(federation::options(config)?)
+        .await
+        .context("starting federation")?;
     let ldap = if config.ldap.enabled {
         Some(
             crate::ldap::start(directory.clone(), &config.ldap, &config.data_dir)

@@ -1,12 +1,19 @@
 //! The command line: what a user can ask of `ccdir`, with help that
 //! explains. Each command hands over to [`crate::app`].
 
+mod federation;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{LogFormat, Overrides};
 use crate::formats::Format;
+
+pub use federation::{
+    AddChildArgs, BenchFederationArgs, DelegateArgs, FederationCommand, InstallArgs, ResumeArgs,
+    StatusArgs, VerifyArgs,
+};
 
 /// ccdir: a federated directory of S/MIME certificates.
 ///
@@ -90,6 +97,16 @@ pub enum Command {
     /// uid=<name>,o=<organisation>,<base DN> and see its internal entries.
     #[command(subcommand)]
     User(UserCommand),
+    /// Grant a child node the right to publish for domains: prints a signed
+    /// delegation file for `ccdir federation install` on the child.
+    Delegate(DelegateArgs),
+    /// Federation: status, installing a delegation, children, key rotation.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+    /// Verify a node's log from scratch (signatures, hash chain, Merkle
+    /// root, inclusion and consistency proofs), or the child logs this node
+    /// mirrors.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +136,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Root ingest of many organisation logs (records/s, wall and CPU),
+    /// then leaf -> root search latency with notify. Prints Markdown.
+    Federation(BenchFederationArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod federation;
+
+pub use federation::{ChildConfig, FederationConfig};
+
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -31,6 +35,7 @@ pub struct Config {
     pub log: LogConfig,
     pub ldap: LdapConfig,
     pub dns: DnsConfig,
+    pub federation: FederationConfig,
 }
 
 impl Default for Config {
@@ -44,6 +49,7 @@ impl Default for Config {
             log: LogConfig::default(),
             ldap: LdapConfig::default(),
             dns: DnsConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -476,6 +482,7 @@ impl Config {
                 "api.max_body_bytes must be at least 1024".into(),
             ));
         }
+        self.federation.check().map_err(ConfigError::Rule)?;
         Ok(())
     }
 

@@ -10,11 +10,13 @@
 //! | [`pki`] | X.509 parsing, binding, chain validation, PKCS#7, demo CA, node keys, tokens | domain, error |
 //! | [`storage`] | sea-orm over SQLite/PostgreSQL; returns domain types | domain, error |
 //! | [`index`] | the Tantivy search index, a derived view of storage | domain, error |
+//! | [`federation`] | signed publication logs, delegation, Merkle tree, page checks | domain, error, pki, storage |
 //! | [`formats`] | JSON lines, CSV and LDIF readers and writers for entries | domain, error |
 //! | [`core`] | the one service API every front end calls | all of the above |
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
 //! | [`ldap`] | LDAP front end (ldap3_proto codec, rustls) | core, domain, error, config, telemetry |
 //! | [`dns`] | DNS front end: CERT, SRV, SOA, AXFR, NOTIFY, zone files | core, domain, error, config, telemetry |
+//! | [`bench`] | `ccdir bench …`: whole-system benchmarks | anything |
 //! | [`config`], [`telemetry`], [`app`], [`cli`] | configuration, logs and metrics, assembly, command line | anything |
 
 pub mod api;
@@ -26,6 +28,7 @@ pub mod core;
 pub mod dns;
 pub mod domain;
 pub mod error;
+pub mod federation;
 pub mod formats;
 pub mod index;
 pub mod ldap;

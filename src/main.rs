@@ -4,8 +4,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // One TLS provider for the whole process: ring (no aws-lc C build).
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // reqwest is built without a TLS crypto provider: install ring first.
+    ccdir::core::install_crypto_provider();
     let cli = ccdir::cli::Cli::parse();
     match ccdir::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{EntryView, SearchResults};
+use crate::core::{EntryView, GrantView, Provenance, SearchResults};
 use crate::domain::{
     EntryCertificate, EntryInput, Identifier, Organisation, OrganisationInput, TrustAnchor,
 };
@@ -76,6 +76,63 @@ pub struct SearchResult {
     pub locality: Option<String>,
     pub region: Option<String>,
     pub certificates: Vec<CertificateSummary>,
+    /// Where the entry came from, when another node published it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<ProvenanceDto>,
+}
+
+/// Where an entry from another node came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvenanceDto {
+    /// The node that published it (node key, hex).
+    pub publisher: String,
+    /// The child this node received it from (the publisher, or an intermediate that relayed it).
+    pub via: String,
+    /// Its sequence number in the publisher's log.
+    pub seq: u64,
+    /// SHA-256 of the publisher's signed record (hex).
+    pub record_hash: String,
+    /// The delegations that authorised it, from the root down to the publisher.
+    pub delegation: Vec<DelegationDto>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// One delegation of a chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DelegationDto {
+    /// SHA-256 of the signed grant (hex).
+    pub grant: String,
+    /// Who granted it (node key, hex).
+    pub issuer: String,
+    /// Who holds it (node key, hex).
+    pub subject: String,
+    pub domains: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<&GrantView> for DelegationDto {
+    fn from(g: &GrantView) -> Self {
+        DelegationDto {
+            grant: g.hash.clone(),
+            issuer: g.issuer.to_string(),
+            subject: g.subject.to_string(),
+            domains: g.domains.clone(),
+            expires_at: g.expires_at,
+        }
+    }
+}
+
+impl From<&Provenance> for ProvenanceDto {
+    fn from(p: &Provenance) -> Self {
+        ProvenanceDto {
+            publisher: p.publisher.to_string(),
+            via: p.via.to_string(),
+            seq: p.seq,
+            record_hash: p.record_hash.clone(),
+            delegation: p.chain.iter().map(Into::into).collect(),
+            received_at: p.received_at,
+        }
+    }
 }
 
 /// A certificate at a glance.
@@ -121,6 +178,7 @@ impl From<SearchResults> for SearchResponse {
                         locality: e.locality.clone(),
                         region: e.region.clone(),
                         certificates: hit.record.certificates.iter().map(Into::into).collect(),
+                        provenance: hit.provenance.as_ref().map(Into::into),
                     }
                 })
                 .collect(),
@@ -252,6 +310,9 @@ pub struct EntryDto {
     pub version: u64,
     pub updated_at: DateTime<Utc>,
     pub certificates: Vec<CertificateSummary>,
+    /// Where the entry came from, when another node published it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<ProvenanceDto>,
 }
 
 impl From<&EntryView> for EntryDto {
@@ -280,6 +341,7 @@ impl From<&EntryView> for EntryDto {
             version: e.version,
             updated_at: e.updated_at,
             certificates: v.record.certificates.iter().map(Into::into).collect(),
+            provenance: v.provenance.as_ref().map(Into::into),
         }
     }
 }

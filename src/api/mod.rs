@@ -9,6 +9,7 @@ mod auth;
 mod certificates;
 mod dto;
 mod entries;
+mod federation;
 mod health;
 mod middleware;
 mod organisations;
@@ -53,6 +54,7 @@ pub use problem::{ApiError, PROBLEM_JSON, Problem};
         (name = "anchors", description = "Trust anchors the node judges certificates against"),
         (name = "users", description = "Users of an organisation, who bind over LDAP"),
         (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "federation", description = "This node's signed publication log: head, pages, Merkle proofs, notify"),
     )
 )]
 struct ApiDoc;
@@ -101,7 +103,12 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(users::delete_user)
         .service(health::healthz)
         .service(health::readyz)
-        .service(health::metrics);
+        .service(health::metrics)
+        .service(federation::head)
+        .service(federation::log_page)
+        .service(federation::inclusion)
+        .service(federation::consistency)
+        .service(federation::notify);
 }
 
 /// The OpenAPI document, as committed under `openapi/ccdir.json`.

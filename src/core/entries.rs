@@ -11,6 +11,8 @@ use crate::storage::CertUpdate;
 pub struct EntryView {
     pub record: EntryRecord,
     pub organisation_name: Option<String>,
+    /// Where the entry came from, when another node published it.
+    pub provenance: Option<super::Provenance>,
 }
 
 /// What a write did.
@@ -31,6 +33,7 @@ impl Directory {
         EntryView {
             record,
             organisation_name,
+            provenance: None,
         }
     }
 
@@ -42,7 +45,12 @@ impl Directory {
         address: &DirectoryAddress,
     ) -> Result<EntryView> {
         match self.inner.store.get_entry(address).await? {
-            Some(record) if caller.can_see(&record.entry) => Ok(self.view(record)),
+            Some(record) if caller.can_see(&record.entry) => {
+                let mut views = [self.view(record)];
+                self.attach_provenance(&mut views).await?;
+                let [view] = views;
+                Ok(view)
+            }
             _ => Err(CoreError::NotFound(format!("entry {address}"))),
         }
     }

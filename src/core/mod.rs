@@ -9,6 +9,7 @@ mod auth;
 mod bulk;
 mod certificates;
 mod entries;
+mod federation;
 mod organisations;
 mod publication;
 mod query;
@@ -32,6 +33,11 @@ use crate::telemetry::Metrics;
 pub use auth::issue_token;
 pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
 pub use entries::EntryView;
+pub use federation::{
+    AuditReport, ChildOptions, ChildStatus, ConsistencyJson, FederationOptions, FederationStatus,
+    GrantView, HeadJson, InclusionJson, MirrorAudit, PageJson, Provenance, PullError, PullOutcome,
+    RecordJson, RejectionView, audit_log, install_crypto_provider,
+};
 pub use publication::{NameKey, NameState, Publication, PublishedCerts};
 pub use query::{EntryPage, EntryQuery, Placement, field_values};
 pub use search::{SearchHit, SearchRequest, SearchResults};
@@ -48,6 +54,8 @@ pub enum CoreError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FederationError),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -74,6 +82,7 @@ impl CoreError {
             CoreError::Pki(e) => e.kind(),
             CoreError::Storage(e) => e.kind(),
             CoreError::Index(e) => e.kind(),
+            CoreError::Federation(e) => e.kind(),
             CoreError::NotFound(_) => ErrorKind::NotFound,
             CoreError::Forbidden(_) => ErrorKind::Forbidden,
             CoreError::Conflict(_) => ErrorKind::Conflict,
@@ -162,6 +171,8 @@ struct Inner {
     trust_generation: watch::Sender<u64>,
     /// The last change this process wrote, for derived views that follow writes.
     wrote: watch::Sender<ChangeSeq>,
+    /// Federation: publisher, pullers, grant cache.
+    fed: federation::FedHub,
 }
 
 impl Directory {
@@ -203,6 +214,7 @@ impl Directory {
             index_writing: tokio::sync::Mutex::new(()),
             trust_generation: watch::Sender::new(0),
             wrote: watch::Sender::new(ChangeSeq(0)),
+            fed: federation::FedHub::new(),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;
@@ -280,6 +292,7 @@ impl Directory {
             }
             newer
         });
+        self.inner.fed.wake_publisher.notify_one();
     }
 
     /// Waits until the search index has applied `seq` (read-your-writes for

@@ -52,11 +52,12 @@ impl Directory {
         let records = self.inner.store.get_entries(&page.keys).await?;
         // The index may lag a write by a moment; the database has the last
         // word on what exists and who may see it.
-        let hits = records
+        let mut hits: Vec<SearchHit> = records
             .into_iter()
             .filter(|r| caller.can_see(&r.entry))
             .map(|r| self.view(r))
             .collect();
+        self.attach_provenance(&mut hits).await?;
         self.inner
             .metrics
             .search_duration

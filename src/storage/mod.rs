@@ -12,7 +12,8 @@
 //! [`Store::changes_since`].
 //!
 //! Layout: one file per resource (`organisations`, `entries`, `import`,
-//! `anchors`, `trust`, `changes`, `scan`), `seq` for write transactions,
+//! `anchors`, `trust`, `changes`, `scan`, and `federation/` for the
+//! federation tables), `seq` for write transactions,
 //! `convert` for rows ⇄ domain, `entity/` for the sea-orm entities and
 //! `consistency` for the self-check.
 
@@ -23,6 +24,7 @@ mod convert;
 mod entity;
 mod entries;
 mod error;
+mod federation;
 mod fts5;
 mod import;
 mod organisations;
@@ -48,6 +50,11 @@ use sea_orm_migration::MigratorTrait;
 use crate::domain::{ChangeSeq, Clock, EntryCertificate, SystemClock};
 
 pub use error::{DbError, StorageError};
+pub use federation::{
+    ApplyItem, ApplyOutcome, ApplyPage, AuthorRow, Digest, Effect, GrantRow, LogAppend, LogEntry,
+    LogIdentity, LogTip, MerkleNode, MirroredRecord, PeerRow, PeerStatus, ProvenanceRow,
+    PublishItem, RejectionRow, Relayable, StoredRecord,
+};
 pub use fts5::{Fts5Baseline, Fts5Row};
 pub use scan::MAX_PAGE;
 

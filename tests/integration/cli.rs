@@ -272,6 +272,7 @@ fn serve_demo_answers_the_readme_query_and_stops_on_sigterm() {
         ])
         .args(["--seeds", concat!(env!("CARGO_MANIFEST_DIR"), "/seeds")])
         .env("RUST_LOG", "warn")
+        .env("CCDIR_LDAP__LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -347,6 +348,7 @@ mod reqwest {
             .enable_all()
             .build()
             .unwrap();
+        ccdir::core::install_crypto_provider();
         rt.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 }

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod dns;
 mod dns_tools;
+mod federation;
 mod ldap;
 mod ldapsearch;
 mod module_rules;

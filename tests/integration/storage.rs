@@ -12,6 +12,7 @@
 //! `import_rate` is a benchmark, ignored by default:
 //! `cargo test --release --test integration import_rate -- --ignored --nocapture`.
 
+mod federation;
 mod fixtures;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -31,6 +32,8 @@ use ccdir::domain::{
 use ccdir::error::ErrorKind;
 use ccdir::storage::{CertUpdate, StorageError, Store};
 
+use crate::support::{pg_url, with_database};
+use federation::*;
 use fixtures::*;
 
 // ------------------------------------------------------------------ harness
@@ -73,6 +76,8 @@ battery!(
     scans_visit_everything_exactly_once,
     update_trust_announces_only_status_changes,
     anchors_round_trip,
+    federation_apply_is_guarded_by_the_cursor,
+    federation_publish_is_guarded_by_its_position,
 );
 
 async fn on_sqlite<F, Fut>(test: F)
@@ -91,38 +96,6 @@ where
     test(store.clone()).await;
     assert_consistent(&store).await;
     store.close().await.unwrap();
-}
-
-/// The server to test against, or `None` to skip; panics when PostgreSQL
-/// is required but not configured.
-fn pg_url() -> Option<String> {
-    match std::env::var("CCDIR_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            if std::env::var("CCDIR_REQUIRE_PG").as_deref() == Ok("1") {
-                panic!("CCDIR_REQUIRE_PG=1 but CCDIR_TEST_PG_URL is not set");
-            }
-            eprintln!("PostgreSQL battery skipped: CCDIR_TEST_PG_URL is not set");
-            None
-        }
-    }
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[after_scheme..].find('/') {
-        Some(i) => &base[..after_scheme + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
 }
 
 async fn on_postgres<F, Fut>(test_name: &str, test: F)

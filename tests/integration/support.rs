@@ -31,6 +31,7 @@ impl TestNode {
 
     /// A node whose configuration `tweak` may change first.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestNode {
+        ccdir::core::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().to_owned(),
@@ -170,5 +171,92 @@ impl TestPki {
             now - chrono::Duration::days(1),
             now + chrono::Duration::days(365),
         )
+    }
+}
+
+/// The PostgreSQL server to test against, or `None` to skip; panics when
+/// PostgreSQL is required (`CCDIR_REQUIRE_PG=1`) but not configured.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("CCDIR_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("CCDIR_REQUIRE_PG").as_deref() == Ok("1") {
+                panic!("CCDIR_REQUIRE_PG=1 but CCDIR_TEST_PG_URL is not set");
+            }
+            eprintln!("PostgreSQL test skipped: CCDIR_TEST_PG_URL is not set");
+            None
+        }
+    }
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// A fresh PostgreSQL database for one test, dropped by [`PgDatabase::drop_now`]
+/// (kept with `CCDIR_TEST_KEEP_DB=1`).
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl PgDatabase {
+    /// Creates `ccdir_<pid>_<n>_<test>`; `None` when PostgreSQL is not configured.
+    pub async fn create(test_name: &str) -> Option<PgDatabase> {
+        use sea_orm::ConnectionTrait;
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let admin_url = pg_url()?;
+        let mut name = format!(
+            "ccdir_{}_{}_{test_name}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        name.truncate(63);
+        let admin = sea_orm::Database::connect(&admin_url)
+            .await
+            .expect("connect");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create database");
+        admin.close().await.expect("close");
+        Some(PgDatabase {
+            url: with_database(&admin_url, &name),
+            name,
+            admin_url,
+        })
+    }
+
+    /// Drops the database (unless `CCDIR_TEST_KEEP_DB` is set).
+    pub async fn drop_now(self) {
+        use sea_orm::ConnectionTrait;
+        if std::env::var_os("CCDIR_TEST_KEEP_DB").is_some() {
+            eprintln!("kept database {}", self.name);
+            return;
+        }
+        let admin = sea_orm::Database::connect(&self.admin_url)
+            .await
+            .expect("connect");
+        admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .expect("drop database");
     }
 }

@@ -10,6 +10,8 @@
 //! data directory against them. Wall and CPU time are both reported: the
 //! machine is often shared, and CPU time is the fairer figure then.
 
+pub mod federation;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -605,4 +607,9 @@ pub async fn run(input: &Path, data_dir: Option<PathBuf>, rounds: usize) -> anyh
         cold_start.as_secs_f64()
     );
     Ok(())
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc`).
+pub fn process_cpu_seconds() -> f64 {
+    cpu_seconds(None)
 }
