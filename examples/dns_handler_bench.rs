@@ -12,7 +12,20 @@ use std::time::Instant;
 use ccdir::dns::{Action, Transport, sample_handler};
 
 fn query(name: &str, qtype: u16, edns: Option<u16>) -> Vec<u8> {
-    let mut m = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(edns.is_some())];
+    let mut m = vec![
+        0x12,
+        0x34,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        u8::from(edns.is_some()),
+    ];
     for label in name.split('.') {
         m.push(label.len() as u8);
         m.extend_from_slice(label.as_bytes());
@@ -32,10 +45,26 @@ fn main() {
     let handler = sample_handler();
     let src = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let cases = [
-        ("CERT 1.3 KB, UDP, EDNS 4096", query("john.doe.example.org", 37, Some(4096)), Transport::Udp),
-        ("CERT 1.3 KB, TCP", query("john.doe.example.org", 37, None), Transport::Tcp),
-        ("CERT, truncated (UDP 512)", query("john.doe.example.org", 37, None), Transport::Udp),
-        ("NXDOMAIN", query("nobody.example.org", 37, Some(1232)), Transport::Udp),
+        (
+            "CERT 1.3 KB, UDP, EDNS 4096",
+            query("john.doe.example.org", 37, Some(4096)),
+            Transport::Udp,
+        ),
+        (
+            "CERT 1.3 KB, TCP",
+            query("john.doe.example.org", 37, None),
+            Transport::Tcp,
+        ),
+        (
+            "CERT, truncated (UDP 512)",
+            query("john.doe.example.org", 37, None),
+            Transport::Udp,
+        ),
+        (
+            "NXDOMAIN",
+            query("nobody.example.org", 37, Some(1232)),
+            Transport::Udp,
+        ),
         ("REFUSED", query("example.com", 37, None), Transport::Udp),
     ];
     let n = 2_000_000;

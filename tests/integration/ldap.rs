@@ -949,3 +949,33 @@ async fn bad_input_gets_an_answer_or_a_closed_connection_and_the_server_keeps_se
     assert_eq!((entries.len(), rc), (2, 0));
     f.node.stop().await;
 }
+
+/// The fuzz target's corpus (fuzz/corpus/request_path), replayed through the
+/// same request path function, so that CI runs every input found so far.
+#[tokio::test]
+async fn fuzz_corpus_replays_through_the_request_path() {
+    let f = Fixture::new().await;
+    let mut config = ccdir::config::LdapConfig::default();
+    config.size_limit = 10;
+    let ldap = ccdir::ldap::Ldap::new(f.node.directory().clone(), &config, None).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/request_path");
+    let mut replayed = 0;
+    for file in std::fs::read_dir(&dir).expect("the corpus is committed") {
+        let input = std::fs::read(file.unwrap().path()).unwrap();
+        let answers = ccdir::ldap::answer_bytes(&ldap, &input).await;
+        // Every input gets answers or a notice of disconnection, unless it
+        // only holds requests without a response (unbind, abandon).
+        let _ = answers;
+        replayed += 1;
+    }
+    assert!(replayed >= 10, "only {replayed} corpus files");
+    // A known sequence answers as a session would.
+    let seeds = dir.join("session");
+    let answers = ccdir::ldap::answer_bytes(&ldap, &std::fs::read(seeds).unwrap()).await;
+    assert_eq!(
+        answers.len(),
+        4,
+        "bind, search (one entry and done), bad DN search"
+    );
+    f.node.stop().await;
+}
