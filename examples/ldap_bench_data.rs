@@ -55,7 +55,7 @@ const SURNAMES: &[&str] = &[
 /// Organisations the entries are spread over.
 const ORGS: usize = 100;
 
-fn attr(out: &mut impl Write, name: &str, value: &str) -> std::io::Result<()> {
+fn attr(out: &mut (impl Write + ?Sized), name: &str, value: &str) -> std::io::Result<()> {
     if value.is_ascii() && !value.starts_with([' ', ':', '<']) {
         writeln!(out, "{name}: {value}")
     } else {

@@ -955,8 +955,10 @@ async fn bad_input_gets_an_answer_or_a_closed_connection_and_the_server_keeps_se
 #[tokio::test]
 async fn fuzz_corpus_replays_through_the_request_path() {
     let f = Fixture::new().await;
-    let mut config = ccdir::config::LdapConfig::default();
-    config.size_limit = 10;
+    let config = ccdir::config::LdapConfig {
+        size_limit: 10,
+        ..Default::default()
+    };
     let ldap = ccdir::ldap::Ldap::new(f.node.directory().clone(), &config, None).unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/request_path");
     let mut replayed = 0;
