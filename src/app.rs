@@ -409,6 +409,12 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
                 udp.port()
             );
         }
+        if let Some(ldap) = node.ldap_addr {
+            println!(
+                "  LDAP on {ldap}: ldapsearch -x -H ldap://{ldap} -b {} \"(sn=smith)\" mail",
+                config.ldap.base_dn
+            );
+        }
         println!(
             "  try: curl 'http://{}/api/v1/search?q=cardiology+boston'",
             node.api_addr

@@ -214,7 +214,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             format: LogFormat::Text,
-            filter: "info,sqlx=warn".into(),
+            filter: "info,sqlx=warn,sea_orm_migration=warn".into(),
         }
     }
 }
