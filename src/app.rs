@@ -16,8 +16,8 @@ use tracing::{info, warn};
 
 use crate::api;
 use crate::cli::{
-    BenchCommand, Cli, Command, ExportArgs, ExportTarget, ExportZoneArgs, ImportArgs, SeedArgs,
-    ServeArgs, TokenCommand, TokenRole, UserCommand,
+    AnchorCommand, BenchCommand, Cli, Command, ExportArgs, ExportTarget, ExportZoneArgs,
+    ImportArgs, SeedArgs, ServeArgs, TokenCommand, TokenRole, UserCommand,
 };
 use crate::config::Config;
 use crate::core::{
@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(command) => user(config, command).await,
+        Command::Anchor(command) => anchor(config, command).await,
         Command::Import(args) => import(config, args).await,
         Command::Export(args) => export(config, args).await,
         Command::Reindex => reindex(config).await,
@@ -217,6 +218,60 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(bytes)
+}
+
+/// `ccdir anchor add|list|remove`.
+async fn anchor(config: Config, command: AnchorCommand) -> anyhow::Result<()> {
+    let key = load_key(&config)?;
+    let directory = open_directory(&config, key, IndexMode::None, Metrics::new()).await?;
+    let caller = Caller::NodeAdmin {
+        subject: "cli".into(),
+    };
+    let generation = directory.trust_generation();
+    // Each change starts one background re-evaluation.
+    let mut changes = 1;
+    match command {
+        AnchorCommand::Add { files } => {
+            changes = files.len() as u64;
+            for file in files {
+                let material =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let source = format!("file:{}", file.display());
+                let added = directory
+                    .add_anchors(&caller, &material, &source)
+                    .await
+                    .with_context(|| format!("adding the anchors in {}", file.display()))?;
+                for a in added {
+                    println!(
+                        "added {} {}",
+                        a.certificate.fingerprint, a.certificate.subject
+                    );
+                }
+            }
+        }
+        AnchorCommand::List => {
+            for a in directory.list_anchors().await? {
+                println!(
+                    "{}  {}  not after {}  ({})",
+                    a.certificate.fingerprint,
+                    a.certificate.subject,
+                    a.certificate.not_after.format("%Y-%m-%d"),
+                    a.source
+                );
+            }
+            return Ok(());
+        }
+        AnchorCommand::Remove { fingerprint } => {
+            let fingerprint: crate::domain::Fingerprint = fingerprint.parse()?;
+            directory.delete_anchor(&caller, &fingerprint).await?;
+            println!("removed {fingerprint}");
+        }
+    }
+    // Every certificate is re-judged in the background: wait for it.
+    directory
+        .wait_trust_generation(generation + changes - 1)
+        .await;
+    Ok(())
 }
 
 /// `ccdir user add|remove|list`.

@@ -97,6 +97,11 @@ pub enum Command {
     /// uid=<name>,o=<organisation>,<base DN> and see its internal entries.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the node's trust anchors (every certificate's trust status is
+    /// judged against them). Safe while a server runs on the same data:
+    /// it picks the change up within a second.
+    #[command(subcommand)]
+    Anchor(AnchorCommand),
     /// Grant a child node the right to publish for domains: prints a signed
     /// delegation file for `ccdir federation install` on the child.
     Delegate(DelegateArgs),
@@ -139,6 +144,25 @@ pub enum BenchCommand {
     /// Root ingest of many organisation logs (records/s, wall and CPU),
     /// then leaf -> root search latency with notify. Prints Markdown.
     Federation(BenchFederationArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnchorCommand {
+    /// Add the certificates in PEM, DER or certs-only PKCS#7 (.p7b) files as
+    /// trust anchors, then re-judge every stored certificate.
+    Add {
+        /// Files holding one or more CA certificates.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the trust anchors: SHA-256 fingerprint, subject, expiry, source.
+    List,
+    /// Remove a trust anchor by its SHA-256 fingerprint (64 hex digits),
+    /// then re-judge every stored certificate.
+    Remove {
+        /// SHA-256 fingerprint of the anchor certificate.
+        fingerprint: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

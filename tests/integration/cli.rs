@@ -352,3 +352,56 @@ mod reqwest {
         rt.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 }
+
+/// `ccdir anchor add` makes imported certificates trusted, `remove` makes
+/// them untrusted again, bad input changes nothing.
+#[tokio::test]
+async fn anchors_from_the_command_line_rejudge_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new("Anchor CLI");
+    let file = dir.path().join("people.jsonl");
+    std::fs::write(&file, jsonl(&pki, 3, &[])).unwrap();
+    assert!(ccdir(dir.path(), &["init"]).status.success());
+    let out = ccdir(dir.path(), &["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let trust = || async {
+        let url = format!("sqlite://{}?mode=ro", dir.path().join("ccdir.db").display());
+        let store = ccdir::storage::Store::connect(&url).await.unwrap();
+        let key = format!("person1@{DOMAIN}");
+        let record = store.get_entries(&[key]).await.unwrap().pop().unwrap();
+        let verdict = record.certificates[0].trust.clone();
+        store.close().await;
+        verdict.status
+    };
+    assert_eq!(trust().await, ccdir::domain::TrustStatus::Untrusted);
+
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, pki.root_pem()).unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(
+        &junk,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = ccdir(dir.path(), &["anchor", "add", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid certificate"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ccdir(dir.path(), &["anchor", "list"]);
+    assert_eq!(stdout(&out), "", "a bad file adds nothing");
+
+    let out = ccdir(dir.path(), &["anchor", "add", root.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fingerprint = stdout(&out).split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(trust().await, ccdir::domain::TrustStatus::Trusted);
+    let out = ccdir(dir.path(), &["anchor", "list"]);
+    assert!(stdout(&out).starts_with(&fingerprint), "{}", stdout(&out));
+
+    let out = ccdir(dir.path(), &["anchor", "remove", &fingerprint]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(trust().await, ccdir::domain::TrustStatus::Untrusted);
+}
