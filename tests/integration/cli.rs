@@ -371,7 +371,7 @@ async fn anchors_from_the_command_line_rejudge_certificates() {
         let key = format!("person1@{DOMAIN}");
         let record = store.get_entries(&[key]).await.unwrap().pop().unwrap();
         let verdict = record.certificates[0].trust.clone();
-        store.close().await;
+        store.close().await.unwrap();
         verdict.status
     };
     assert_eq!(trust().await, ccdir::domain::TrustStatus::Untrusted);
