@@ -109,8 +109,6 @@ pub struct SearchConfig {
     pub default_limit: usize,
     /// Most results per page a client may ask for.
     pub max_limit: usize,
-    /// Memory the index writer may use, in megabytes (bulk imports go faster with more).
-    pub writer_memory_mb: usize,
 }
 
 impl Default for SearchConfig {
@@ -119,7 +117,6 @@ impl Default for SearchConfig {
             index_dir: PathBuf::from("index"),
             default_limit: 20,
             max_limit: 100,
-            writer_memory_mb: 128,
         }
     }
 }
