@@ -44,6 +44,14 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LdapLabels {
+    /// bind, search, extended, unbind, abandon, write, disconnect, other.
+    pub op: &'static str,
+    /// The LDAP result code number (0 success, 4 sizeLimitExceeded, ...).
+    pub code: u32,
+}
+
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,
@@ -55,6 +63,9 @@ pub struct Metrics {
     pub import_rows: Family<OutcomeLabels, Counter>,
     pub change_seq: Gauge<u64, AtomicU64>,
     pub index_applied_seq: Gauge<u64, AtomicU64>,
+    pub ldap_operations: Family<LdapLabels, Counter>,
+    pub ldap_duration: Histogram,
+    pub ldap_entries_returned: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -74,6 +85,24 @@ impl Metrics {
         let import_rows = Family::<OutcomeLabels, Counter>::default();
         let change_seq = Gauge::<u64, AtomicU64>::default();
         let index_applied_seq = Gauge::<u64, AtomicU64>::default();
+        let ldap_operations = Family::<LdapLabels, Counter>::default();
+        let ldap_duration = latency_histogram();
+        let ldap_entries_returned = Counter::default();
+        registry.register(
+            "ldap_operations",
+            "LDAP operations answered, by operation and result code",
+            ldap_operations.clone(),
+        );
+        registry.register(
+            "ldap_operation_duration_seconds",
+            "Time to answer one LDAP request",
+            ldap_duration.clone(),
+        );
+        registry.register(
+            "ldap_entries_returned",
+            "Search result entries sent to LDAP clients",
+            ldap_entries_returned.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered",
@@ -124,6 +153,9 @@ impl Metrics {
             import_rows,
             change_seq,
             index_applied_seq,
+            ldap_operations,
+            ldap_duration,
+            ldap_entries_returned,
         })
     }
 

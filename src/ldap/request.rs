@@ -239,7 +239,26 @@ impl Session {
     }
 
     /// Answers one framed message.
+    /// Answers one request frame and counts it in the node's metrics.
     pub async fn respond(&mut self, frame: &[u8]) -> Reply {
+        let started = std::time::Instant::now();
+        let answer = self.answer(frame).await;
+        let metrics = self.ldap.directory.metrics();
+        metrics
+            .ldap_duration
+            .observe(started.elapsed().as_secs_f64());
+        let (op, code, entries) = outcome(&answer);
+        metrics
+            .ldap_operations
+            .get_or_create(&crate::telemetry::LdapLabels { op, code })
+            .inc();
+        if entries > 0 {
+            metrics.ldap_entries_returned.inc_by(entries);
+        }
+        answer
+    }
+
+    async fn answer(&mut self, frame: &[u8]) -> Reply {
         let reply = |messages, then| Reply { messages, then };
         let close = |message: &str| {
             reply(
@@ -374,4 +393,32 @@ impl Session {
             _ => close("a client sent a response, not a request"),
         }
     }
+}
+
+/// What a reply tells the metrics: the operation it ends, its result code
+/// (0 when it carries none, as after an unbind) and the entries it sent.
+fn outcome(reply: &Reply) -> (&'static str, u32, u64) {
+    let entries = reply
+        .messages
+        .iter()
+        .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
+        .count() as u64;
+    let Some(last) = reply.messages.last() else {
+        return ("unbind-or-abandon", 0, 0);
+    };
+    let (op, result) = match &last.op {
+        LdapOp::BindResponse(r) => ("bind", Some(&r.res)),
+        LdapOp::SearchResultDone(r) => ("search", Some(r)),
+        LdapOp::ExtendedResponse(r) if last.msgid == 0 => ("disconnect", Some(&r.res)),
+        LdapOp::ExtendedResponse(r) => ("extended", Some(&r.res)),
+        LdapOp::ModifyResponse(r)
+        | LdapOp::AddResponse(r)
+        | LdapOp::DelResponse(r)
+        | LdapOp::ModifyDNResponse(r)
+        | LdapOp::CompareResult(r) => ("write-or-compare", Some(r)),
+        _ => ("other", None),
+    };
+    // The enum carries the RFC 4511 §4.1.9 numbers as discriminants.
+    let code = result.map_or(0, |r| r.code.clone() as u32);
+    (op, code, entries)
 }

@@ -299,6 +299,29 @@ async fn root_dse_and_certificate_discovery() {
     )
     .await;
     assert_eq!((entries.len(), rc), (0, 0));
+
+    // Every operation shows in the Prometheus metrics.
+    let metrics = f
+        .node
+        .http
+        .get(f.node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let searches = metrics
+        .lines()
+        .find(|l| l.starts_with("ccdir_ldap_operations_total{op=\"search\",code=\"0\"}"))
+        .unwrap_or_else(|| panic!("no LDAP search counter in {metrics}"));
+    let n: u64 = searches.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 4, "{searches}");
+    assert!(
+        metrics.contains("ccdir_ldap_entries_returned_total "),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ccdir_ldap_operation_duration_seconds_count "));
     f.node.stop().await;
 }
 
