@@ -506,8 +506,15 @@ pub async fn run(input: &Path, data_dir: Option<PathBuf>, rounds: usize) -> anyh
             "serve",
             "--api-listen",
             "127.0.0.1:0",
+            "--dns-listen",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "info")
+        .env("CCDIR_LDAP__LISTEN", "127.0.0.1:0")
+        // One client asks as fast as it can: the per-client rate limit
+        // would answer most of it with 429s, which measure nothing.
+        .env("CCDIR_API__RATE_LIMIT_PER_SECOND", "1000000")
+        .env("CCDIR_API__RATE_LIMIT_BURST", "1000000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -547,6 +554,9 @@ pub async fn run(input: &Path, data_dir: Option<PathBuf>, rounds: usize) -> anyh
                 .query(&[("q", q.as_str()), ("limit", "20")])
                 .send()
                 .await?;
+            if !r.status().is_success() {
+                bail!("search {q:?} answered {}", r.status());
+            }
             let _ = r.bytes().await?;
             if round > 0 {
                 over_http.push(t.elapsed());
