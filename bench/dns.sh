@@ -151,12 +151,21 @@ for port in $P_CCDIR $P_NSD $P_KNOT; do
   dig +bufsize=4096 @127.0.0.1 -p "$port" "$last" CERT | grep -q "ANSWER: 1," || { echo "port $port does not answer $last"; exit 1; }
 done
 
-# CPU ticks (user+system) of a process and its children processes.
+# CPU ticks (user+system) of a process and all its descendants (NSD runs
+# xfrd -> main -> server processes). /proc/<pid>/stat is read after the
+# ")" closing the command name, which may hold spaces ("nsd: server 1"):
+# utime and stime are then fields 12 and 13.
+descendants() {
+  local p
+  echo "$1"
+  for p in $(pgrep -P "$1" || true); do descendants "$p"; done
+}
 ticks() {
-  local total=0 p
-  for p in $1 $(pgrep -P "$1" || true); do
+  local total=0 p t
+  for p in $(descendants "$1"); do
     [ -r "/proc/$p/stat" ] || continue
-    total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
+    t=$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')
+    total=$(( total + t ))
   done
   echo "$total"
 }

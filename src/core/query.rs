@@ -18,6 +18,10 @@ use crate::index::{IndexError, MAX_ATTR_RESULTS, RawAttr, SearchIndex};
 /// Candidates fetched from the database per round.
 const BATCH: usize = 256;
 
+/// Keys read from the index beyond what a page needs, for entries the full
+/// filter then rejects (a plan is a superset of the matches).
+const WINDOW_SLACK: usize = 16;
+
 /// Where in the organisation structure matching entries must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
@@ -55,10 +59,44 @@ pub struct EntryPage {
 
 /// Where candidates come from.
 enum Plan {
-    /// Exactly these keys can match (sorted).
-    Keys(BTreeSet<String>),
+    /// The keys that can match. When `partial`, only the first ones in key
+    /// order after the window's start: the set is exact up to its largest
+    /// key, and what lies beyond needs another plan from there.
+    Keys {
+        keys: BTreeSet<String>,
+        partial: bool,
+    },
     /// Any entry can match: enumerate in key order.
     Everything,
+}
+
+/// Where a plan starts and how many keys it needs: a search that stops at
+/// a size limit reads only that many keys from the index, not every match.
+#[derive(Clone, Copy)]
+struct Window<'a> {
+    after: Option<&'a str>,
+    need: usize,
+}
+
+impl Plan {
+    fn complete(keys: BTreeSet<String>) -> Plan {
+        Plan::Keys {
+            keys,
+            partial: false,
+        }
+    }
+
+    /// Keys read through a window: partial when the window was filled.
+    fn windowed(keys: Vec<String>, window: Option<Window<'_>>) -> Plan {
+        match window {
+            Some(w) => Plan::Keys {
+                partial: keys.len() >= w.need,
+                keys: keys.into_iter().collect(),
+            },
+            None if keys.len() >= MAX_ATTR_RESULTS => Plan::Everything,
+            None => Plan::complete(keys.into_iter().collect()),
+        }
+    }
 }
 
 /// The values of `field` in an entry as the caller sees it.
@@ -120,8 +158,20 @@ impl Directory {
     /// Entries matching `query` that `caller` may see, in key order.
     pub async fn query_entries(&self, caller: &Caller, query: &EntryQuery) -> Result<EntryPage> {
         let scope = caller.scope();
-        let plan = self.plan(&query.criteria, &scope)?;
         let want = query.limit.max(1);
+        // One more than the page tells whether there is more; a little
+        // slack covers keys the full filter then rejects.
+        fn window(after: Option<&str>, want: usize, have: usize) -> Window<'_> {
+            Window {
+                after,
+                need: want + 1 - have.min(want) + WINDOW_SLACK,
+            }
+        }
+        let mut plan = self.plan(
+            &query.criteria,
+            &scope,
+            Some(window(query.after.as_deref(), want, 0)),
+        )?;
         let mut page = EntryPage::default();
         let mut cursor = query.after.clone();
         loop {
@@ -130,15 +180,31 @@ impl Directory {
                 return Ok(page);
             }
             let batch: Vec<String> = match &plan {
-                Plan::Keys(keys) => {
+                Plan::Keys { keys, partial } => {
                     let from = match &cursor {
                         Some(after) => Bound::Excluded(after.clone()),
                         None => Bound::Unbounded,
                     };
-                    keys.range((from, Bound::Unbounded))
-                        .take(BATCH)
+                    let take = (want + 1 - page.entries.len().min(want)).clamp(1, BATCH);
+                    let batch: Vec<String> = keys
+                        .range((from, Bound::Unbounded))
+                        .take(take)
                         .cloned()
-                        .collect()
+                        .collect();
+                    if batch.is_empty() && *partial {
+                        // This plan is used up but the index holds more:
+                        // plan again from where it ended.
+                        plan = self.plan(
+                            &query.criteria,
+                            &scope,
+                            Some(window(cursor.as_deref(), want, page.entries.len())),
+                        )?;
+                        if matches!(&plan, Plan::Keys { keys, .. } if keys.is_empty()) {
+                            return Ok(page);
+                        }
+                        continue;
+                    }
+                    batch
                 }
                 Plan::Everything => {
                     let org = match &query.placement {
@@ -152,7 +218,7 @@ impl Directory {
             let Some(last) = batch.last().cloned() else {
                 return Ok(page);
             };
-            let exhausted = batch.len() < BATCH;
+            let exhausted = matches!(plan, Plan::Everything) && batch.len() < BATCH;
             for record in self.inner.store.get_entries(&batch).await? {
                 if !caller.can_see(&record.entry) {
                     continue;
@@ -184,8 +250,6 @@ impl Directory {
         }
     }
 
-    /// The entry with this exact key (lower-cased address or domain), if the
-    /// caller may see it. Never an error for a key that is not an address.
     pub async fn lookup_entry(&self, caller: &Caller, key: &str) -> Result<Option<EntryView>> {
         let found = self.inner.store.get_entries(&[key.to_lowercase()]).await?;
         Ok(found
@@ -196,58 +260,93 @@ impl Directory {
 
     /// The candidate keys for `criteria`, or `Everything` when the index
     /// cannot narrow them completely.
-    fn plan(&self, criteria: &Criteria, scope: &VisibilityScope) -> Result<Plan> {
-        let complete = |keys: Vec<String>| {
-            if keys.len() >= MAX_ATTR_RESULTS {
-                Plan::Everything
-            } else {
-                Plan::Keys(keys.into_iter().collect())
-            }
-        };
+    fn plan(
+        &self,
+        criteria: &Criteria,
+        scope: &VisibilityScope,
+        window: Option<Window<'_>>,
+    ) -> Result<Plan> {
+        let after = window.and_then(|w| w.after);
+        let limit = window.map_or(MAX_ATTR_RESULTS, |w| w.need);
         Ok(match criteria {
             Criteria::Equals(Field::Address, value) => {
-                Plan::Keys(BTreeSet::from([value.to_lowercase()]))
+                Plan::complete(BTreeSet::from([value.to_lowercase()]))
             }
             Criteria::Equals(field, value) => match index_attr(*field) {
-                Some(attr) => {
-                    complete(
-                        self.index()?
-                            .keys_with_value(attr, value, scope, MAX_ATTR_RESULTS)?,
-                    )
-                }
+                Some(attr) => Plan::windowed(
+                    self.index()?
+                        .keys_with_value_after(attr, value, scope, after, limit)?,
+                    window,
+                ),
                 None => Plan::Everything,
             },
             Criteria::Substring(field, parts) => match index_attr(*field) {
-                Some(attr) => match substring_keys(self.index()?, attr, parts, scope) {
-                    Ok(keys) => complete(keys),
-                    Err(IndexError::TooBroad { .. }) => Plan::Everything,
-                    Err(e) => return Err(e.into()),
-                },
+                Some(attr) => {
+                    match substring_keys(self.index()?, attr, parts, scope, after, limit) {
+                        Ok(keys) => Plan::windowed(keys, window),
+                        Err(IndexError::TooBroad { .. }) => Plan::Everything,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 None => Plan::Everything,
             },
             Criteria::And(children) => {
-                let mut narrowest: Option<BTreeSet<String>> = None;
+                let mut keyed = Vec::new();
                 for child in children {
-                    if let Plan::Keys(keys) = self.plan(child, scope)? {
-                        narrowest = Some(match narrowest {
-                            None => keys,
-                            Some(so_far) => so_far.intersection(&keys).cloned().collect(),
-                        });
+                    if let plan @ Plan::Keys { .. } = self.plan(child, scope, window)? {
+                        keyed.push(plan);
                     }
                 }
-                narrowest.map_or(Plan::Everything, Plan::Keys)
+                match keyed.len() {
+                    0 => Plan::Everything,
+                    // The other children match everything: this one decides.
+                    1 => keyed.pop().expect("one plan"),
+                    // Partial sets do not intersect correctly: whole sets.
+                    _ => {
+                        let mut narrowest: Option<BTreeSet<String>> = None;
+                        for child in children {
+                            if let Plan::Keys { keys, .. } = self.plan(child, scope, None)? {
+                                narrowest = Some(match narrowest {
+                                    None => keys,
+                                    Some(so_far) => so_far.intersection(&keys).cloned().collect(),
+                                });
+                            }
+                        }
+                        narrowest.map_or(Plan::Everything, Plan::complete)
+                    }
+                }
             }
             Criteria::Or(children) => {
                 let mut all = BTreeSet::new();
+                // The union is exact only up to the smallest last key of
+                // the partial children.
+                let mut bound: Option<String> = None;
                 for child in children {
-                    match self.plan(child, scope)? {
-                        Plan::Keys(keys) => all.extend(keys),
+                    match self.plan(child, scope, window)? {
+                        Plan::Keys { keys, partial } => {
+                            if partial && let Some(last) = keys.last() {
+                                bound = Some(match bound {
+                                    Some(b) if b.as_str() <= last.as_str() => b,
+                                    _ => last.clone(),
+                                });
+                            }
+                            all.extend(keys);
+                        }
                         Plan::Everything => return Ok(Plan::Everything),
                     }
                 }
-                Plan::Keys(all)
+                match bound {
+                    Some(bound) => {
+                        all.retain(|k| k.as_str() <= bound.as_str());
+                        Plan::Keys {
+                            keys: all,
+                            partial: true,
+                        }
+                    }
+                    None => Plan::complete(all),
+                }
             }
-            Criteria::False | Criteria::Undefined => Plan::Keys(BTreeSet::new()),
+            Criteria::False | Criteria::Undefined => Plan::complete(BTreeSet::new()),
             _ => Plan::Everything,
         })
     }
@@ -258,6 +357,8 @@ fn substring_keys(
     attr: RawAttr,
     parts: &Substrings,
     scope: &VisibilityScope,
+    after: Option<&str>,
+    limit: usize,
 ) -> std::result::Result<Vec<String>, IndexError> {
     let any: Vec<&str> = parts.any.iter().map(String::as_str).collect();
     let parts = crate::index::Substrings {
@@ -265,5 +366,5 @@ fn substring_keys(
         any: &any,
         last: parts.last.as_deref(),
     };
-    index.keys_with_substring(attr, parts, scope, MAX_ATTR_RESULTS)
+    index.keys_with_substring_after(attr, parts, scope, after, limit)
 }

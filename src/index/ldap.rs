@@ -70,11 +70,25 @@ impl SearchIndex {
         scope: &VisibilityScope,
         limit: usize,
     ) -> Result<Vec<String>, IndexError> {
+        self.keys_with_value_after(attr, value, scope, None, limit)
+    }
+
+    /// [`SearchIndex::keys_with_value`] from the key after `after` on: the
+    /// first `limit` keys past it, for reading a large match a page at a time.
+    pub fn keys_with_value_after(
+        &self,
+        attr: RawAttr,
+        value: &str,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, IndexError> {
         let term = Term::from_field_text(self.attr_field(attr), &fold(value));
         self.attr_keys(
             attr,
             Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
             scope,
+            after,
             limit,
         )
     }
@@ -102,6 +116,18 @@ impl SearchIndex {
         attr: RawAttr,
         parts: Substrings<'_>,
         scope: &VisibilityScope,
+        limit: usize,
+    ) -> Result<Vec<String>, IndexError> {
+        self.keys_with_substring_after(attr, parts, scope, None, limit)
+    }
+
+    /// [`SearchIndex::keys_with_substring`] from the key after `after` on.
+    pub fn keys_with_substring_after(
+        &self,
+        attr: RawAttr,
+        parts: Substrings<'_>,
+        scope: &VisibilityScope,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, IndexError> {
         let field = self.attr_field(attr);
@@ -141,7 +167,13 @@ impl SearchIndex {
             return Ok(Vec::new());
         }
         let terms = values.iter().map(|v| Term::from_field_text(field, v));
-        self.attr_keys(attr, Box::new(TermSetQuery::new(terms)), scope, limit)
+        self.attr_keys(
+            attr,
+            Box::new(TermSetQuery::new(terms)),
+            scope,
+            after,
+            limit,
+        )
     }
 
     /// Keys of every entry `scope` lets the caller see (only those of
@@ -182,6 +214,7 @@ impl SearchIndex {
         attr: RawAttr,
         query: Box<dyn Query>,
         scope: &VisibilityScope,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, IndexError> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, query)];
@@ -196,7 +229,7 @@ impl SearchIndex {
         let collector = KeyOrder::new(
             &searcher,
             self.fields.key,
-            None,
+            after.map(str::to_owned),
             limit.clamp(1, MAX_ATTR_RESULTS),
         );
         let (_, keys) = searcher

@@ -1004,3 +1004,94 @@ async fn fuzz_corpus_replays_through_the_request_path() {
     );
     f.node.stop().await;
 }
+
+/// A broad address-book filter over more entries than one index window
+/// holds: every page is right, no entry is lost or repeated, and a size
+/// limit still stops at the limit with sizeLimitExceeded.
+#[tokio::test]
+async fn broad_filters_page_through_many_entries() {
+    let f = Fixture::new().await;
+    let n = 130;
+    for i in 0..n {
+        // Most match on sn, one in six on cn only, a few on both: the OR
+        // branches fill their index windows at different speeds, so their
+        // union is exact only up to the sooner one's end.
+        let (given, surname) = match i % 6 {
+            0 => (format!("Pagey{i:03}"), "Other".to_owned()),
+            1 => ("Pagan".to_owned(), format!("Pagel{i:03}")),
+            _ => ("Pat".to_owned(), format!("Pagewood{i:03}")),
+        };
+        let addr = address(&format!("p{i:03}"), ORG);
+        put(
+            &f.node,
+            &addr,
+            json!({"given_name": given, "surname": surname, "organisation": ORG}),
+        )
+        .await;
+    }
+    // A few in the other organisation, spread among them: a search under
+    // that organisation reads past many windows of keys it must skip.
+    let others: HashSet<String> = [7, 41, 77, 111, 128]
+        .iter()
+        .map(|i| address(&format!("p{i:03}x"), OTHER_ORG))
+        .collect();
+    for (k, addr) in others.iter().enumerate() {
+        let (given, surname) = if k % 2 == 0 {
+            ("Pagey", "Other")
+        } else {
+            ("Pat", "Pagewood")
+        };
+        put(
+            &f.node,
+            addr,
+            json!({"given_name": given, "surname": surname, "organisation": OTHER_ORG}),
+        )
+        .await;
+    }
+    f.node.indexed().await;
+    let filter = "(|(cn=pag*)(mail=nobody*)(sn=pag*))";
+    let mut ldap = f.client().await;
+
+    let adapters: Vec<Box<dyn Adapter<_, _>>> =
+        vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(7))];
+    let mut stream = ldap
+        .streaming_search_with(adapters, BASE, Scope::Subtree, filter, vec!["mail"])
+        .await
+        .unwrap();
+    let mut mails = Vec::new();
+    while let Some(entry) = stream.next().await.unwrap() {
+        mails.push(SearchEntry::construct(entry).attrs["mail"][0].clone());
+    }
+    assert_eq!(stream.finish().await.rc, 0);
+    let unique: HashSet<&String> = mails.iter().collect();
+    assert_eq!(unique.len(), mails.len(), "no entry twice");
+    let expected: HashSet<String> = (0..n).map(|i| address(&format!("p{i:03}"), ORG)).collect();
+    let got: HashSet<String> = mails.iter().cloned().collect();
+    assert_eq!(got, &expected | &others);
+
+    // Two a page under the other organisation: each page reads many
+    // index windows of keys it must skip.
+    let adapters: Vec<Box<dyn Adapter<_, _>>> =
+        vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(2))];
+    let mut stream = ldap
+        .streaming_search_with(
+            adapters,
+            &format!("o={OTHER_ORG},{BASE}"),
+            Scope::Subtree,
+            filter,
+            vec!["mail"],
+        )
+        .await
+        .unwrap();
+    let mut got = HashSet::new();
+    while let Some(entry) = stream.next().await.unwrap() {
+        got.insert(SearchEntry::construct(entry).attrs["mail"][0].clone());
+    }
+    assert_eq!(stream.finish().await.rc, 0);
+    assert_eq!(got, others);
+
+    ldap.with_search_options(ldap3::SearchOptions::new().sizelimit(50));
+    let (entries, rc) = search(&mut ldap, BASE, Scope::Subtree, filter, &["mail"]).await;
+    assert_eq!((entries.len(), rc), (50, 4));
+    f.node.stop().await;
+}
