@@ -11,6 +11,7 @@
 //! | [`storage`] | sea-orm over SQLite/PostgreSQL; returns domain types | domain, error |
 //! | [`index`] | the Tantivy search index, a derived view of storage | domain, error |
 //! | [`federation`] | signed publication logs, delegation, Merkle tree, page checks | domain, error, pki, storage |
+//! | [`policy`] | signed fair-play policy events, webhook signatures | domain, error, pki, storage, federation |
 //! | [`formats`] | JSON lines, CSV and LDIF readers and writers for entries | domain, error |
 //! | [`core`] | the one service API every front end calls | all of the above |
 //! | [`api`] | REST front end (actix-web + utoipa) | core, domain, error, config, telemetry |
@@ -33,6 +34,7 @@ pub mod formats;
 pub mod index;
 pub mod ldap;
 pub mod pki;
+pub mod policy;
 pub mod seed;
 pub mod storage;
 pub mod telemetry;

@@ -66,6 +66,12 @@ pub struct Metrics {
     pub ldap_operations: Family<LdapLabels, Counter>,
     pub ldap_duration: Histogram,
     pub ldap_entries_returned: Counter,
+    /// Policy events submitted here, by outcome.
+    pub policy_events: Family<OutcomeLabels, Counter>,
+    /// Webhook delivery attempts, by outcome (delivered, failed, dead-letter).
+    pub webhook_deliveries: Family<OutcomeLabels, Counter>,
+    /// Server-sent event streams open now.
+    pub sse_streams: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -88,6 +94,24 @@ impl Metrics {
         let ldap_operations = Family::<LdapLabels, Counter>::default();
         let ldap_duration = latency_histogram();
         let ldap_entries_returned = Counter::default();
+        let policy_events = Family::<OutcomeLabels, Counter>::default();
+        let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let sse_streams = Gauge::default();
+        registry.register(
+            "policy_events",
+            "Policy events submitted to this node, by outcome",
+            policy_events.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by outcome",
+            webhook_deliveries.clone(),
+        );
+        registry.register(
+            "sse_streams",
+            "Server-sent event streams open",
+            sse_streams.clone(),
+        );
         registry.register(
             "ldap_operations",
             "LDAP operations answered, by operation and result code",
@@ -156,7 +180,24 @@ impl Metrics {
             ldap_operations,
             ldap_duration,
             ldap_entries_returned,
+            policy_events,
+            webhook_deliveries,
+            sse_streams,
         })
+    }
+
+    /// Counts `n` policy events with `outcome`.
+    pub fn policy_events(&self, outcome: &'static str, n: u64) {
+        self.policy_events
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc_by(n);
+    }
+
+    /// Counts one webhook delivery attempt with `outcome`.
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// The Prometheus text exposition of every metric.

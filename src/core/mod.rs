@@ -11,6 +11,7 @@ mod certificates;
 mod entries;
 mod federation;
 mod organisations;
+pub(crate) mod policies;
 mod publication;
 mod query;
 mod search;
@@ -37,6 +38,10 @@ pub use federation::{
     AuditReport, ChildOptions, ChildStatus, ConsistencyJson, FederationOptions, FederationStatus,
     GrantView, HeadJson, InclusionJson, MirrorAudit, PageJson, Provenance, PullError, PullOutcome,
     RecordJson, RejectionView, audit_log, install_crypto_provider,
+};
+pub use policies::{
+    CheckResult, FeedEvent, MAX_SUBMIT_EVENTS, PolicyAnswer, PolicyInfo, PolicyOptions,
+    SubmitResult, WebhookView,
 };
 pub use publication::{NameKey, NameState, Publication, PublishedCerts};
 pub use query::{EntryPage, EntryQuery, Placement, field_values};
@@ -65,6 +70,10 @@ pub enum CoreError {
     #[error("{0}")]
     InvalidInput(String),
     #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    BadSignature(String),
+    #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
     Unavailable(String),
@@ -87,6 +96,8 @@ impl CoreError {
             CoreError::Forbidden(_) => ErrorKind::Forbidden,
             CoreError::Conflict(_) => ErrorKind::Conflict,
             CoreError::InvalidInput(_) => ErrorKind::InvalidInput,
+            CoreError::Malformed(_) => ErrorKind::Malformed,
+            CoreError::BadSignature(_) => ErrorKind::BadSignature,
             CoreError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             CoreError::Unavailable(_) => ErrorKind::Unavailable,
             CoreError::Internal(_) => ErrorKind::Internal,
@@ -173,6 +184,8 @@ struct Inner {
     wrote: watch::Sender<ChangeSeq>,
     /// Federation: publisher, pullers, grant cache.
     fed: federation::FedHub,
+    /// Policies: the view for DNS and the feeds, webhook deliveries.
+    policies: policies::PolicyHub,
 }
 
 impl Directory {
@@ -215,6 +228,7 @@ impl Directory {
             trust_generation: watch::Sender::new(0),
             wrote: watch::Sender::new(ChangeSeq(0)),
             fed: federation::FedHub::new(),
+            policies: policies::PolicyHub::default(),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;

@@ -64,6 +64,7 @@ impl Directory {
                         orgs_changed.insert(change.key.clone());
                     }
                     ChangeKind::AnchorsChanged => anchors_changed = true,
+                    ChangeKind::PolicyEvent => {}
                 }
             }
             if !orgs_changed.is_empty() {

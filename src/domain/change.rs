@@ -35,6 +35,10 @@ pub enum ChangeKind {
     /// The set of trust anchors changed; key = anchor fingerprint.
     /// Certificate trust statuses were re-evaluated in the same transaction.
     AnchorsChanged,
+    /// A policy event was accepted (applied, or kept as evidence);
+    /// key = the event's hash (hex). Its number is the event's position
+    /// in the all-policies feed.
+    PolicyEvent,
 }
 
 impl ChangeKind {
@@ -44,6 +48,7 @@ impl ChangeKind {
             ChangeKind::EntryRemoved => "entry-removed",
             ChangeKind::OrganisationChanged => "organisation-changed",
             ChangeKind::AnchorsChanged => "anchors-changed",
+            ChangeKind::PolicyEvent => "policy-event",
         }
     }
 }
@@ -56,6 +61,7 @@ impl std::str::FromStr for ChangeKind {
             "entry-removed" => ChangeKind::EntryRemoved,
             "organisation-changed" => ChangeKind::OrganisationChanged,
             "anchors-changed" => ChangeKind::AnchorsChanged,
+            "policy-event" => ChangeKind::PolicyEvent,
             _ => {
                 return Err(DomainError::InvalidField {
                     field: "change kind",

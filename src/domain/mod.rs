@@ -12,6 +12,7 @@ mod criteria;
 mod entry;
 mod input;
 mod organisation;
+mod policy;
 mod tree;
 mod user;
 
@@ -27,6 +28,10 @@ pub use criteria::{Criteria, Field, Substrings};
 pub use entry::{Entry, EntryKind, EntryRecord, Identifier, NodeId, Visibility, npi_is_valid};
 pub use input::{EntryInput, OrganisationInput, parse_identifier, pem_certificate};
 pub use organisation::{OrgId, Organisation};
+pub use policy::{
+    EventFacts, Held, Listing, PolicyHead, PolicyId, PolicyKind, PolicyOp, PolicyRejection,
+    Subject, Verdict, base32_label, judge,
+};
 pub use tree::{Ava, DirectoryTree, Dn, TreeNode, escape_dn_value};
 pub use user::{User, UserName, check_password};
 

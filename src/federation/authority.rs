@@ -202,6 +202,9 @@ impl Evaluator {
                 }
                 Vec::new()
             }
+            // Authorised by the policy owner's signature, which the
+            // receiver checks; no domain delegation is involved.
+            Body::PolicyEvent(_) => Vec::new(),
             Body::Relay(_) => {
                 return Err(Rejection::new(
                     RejectCode::InvalidRecord,

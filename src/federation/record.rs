@@ -57,7 +57,8 @@ pub mod body_type {
     pub const KEY_ROTATION: u16 = 6;
     /// Another node's record, verbatim, republished upward.
     pub const RELAY: u16 = 7;
-    /// Reserved for fair-play policy events (issue 6), carried verbatim.
+    /// A fair-play policy event, its owner's signed bytes carried verbatim
+    /// (the receiver verifies the owner's signature itself).
     pub const POLICY_EVENT: u16 = 8;
 }
 
@@ -276,6 +277,8 @@ pub enum Body {
     KeyRotation(Key),
     /// Another node's record, verbatim (never itself a relay).
     Relay(Box<Record>),
+    /// A signed policy event, verbatim: `policy::SignedEvent` decodes it.
+    PolicyEvent(Vec<u8>),
 }
 
 fn invalid(detail: impl Into<String>) -> Rejection {
@@ -336,6 +339,10 @@ impl Body {
             Body::Relay(r) => {
                 w.bytes(r.bytes());
                 body_type::RELAY
+            }
+            Body::PolicyEvent(event) => {
+                w.bytes(event);
+                body_type::POLICY_EVENT
             }
         };
         (t, w.into_bytes())
@@ -417,6 +424,7 @@ impl Body {
                 }
                 Body::Relay(Box::new(inner))
             }
+            body_type::POLICY_EVENT => Body::PolicyEvent(r.bytes("event").map_err(d)?.to_vec()),
             other => {
                 return Err(Rejection::new(
                     RejectCode::UnknownBody,
@@ -631,6 +639,7 @@ mod tests {
             Body::Delegation(vec![grant]),
             Body::KeyRotation(Key([5; 32])),
             Body::Relay(Box::new(inner)),
+            Body::PolicyEvent(b"ccdir/policy-event/v1 and the rest".to_vec()),
         ];
         for body in bodies {
             let (t, payload) = body.encode();

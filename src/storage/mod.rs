@@ -28,6 +28,7 @@ mod federation;
 mod fts5;
 mod import;
 mod organisations;
+mod policies;
 mod scan;
 mod seq;
 mod trust;
@@ -56,6 +57,10 @@ pub use federation::{
     PublishItem, RejectionRow, Relayable, StoredRecord,
 };
 pub use fts5::{Fts5Baseline, Fts5Row};
+pub use policies::{
+    DeadLetterRow, PolicyEventRow, PolicyOutcome, PolicyRow, PolicyWrite, WebhookRow,
+    count_outcomes,
+};
 pub use scan::MAX_PAGE;
 
 /// How long an SQLite connection waits for another process's write lock

@@ -11,7 +11,10 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
     Some(match module {
         "domain" | "error" => &[],
         "formats" | "pki" | "storage" | "index" => &["domain", "error"],
-        "federation" | "policy" => &["domain", "error", "pki", "storage"],
+        "federation" => &["domain", "error", "pki", "storage"],
+        // Policy events are signed with the federation's canonical encoding
+        // and travel inside its log.
+        "policy" => &["domain", "error", "pki", "storage", "federation"],
         "core" => &[
             "domain",
             "error",

@@ -99,6 +99,7 @@ impl Directory {
             let key = match c.kind {
                 ChangeKind::EntryUpserted | ChangeKind::EntryRemoved => format!("e:{}", c.key),
                 ChangeKind::OrganisationChanged => format!("o:{}", c.key),
+                ChangeKind::PolicyEvent => format!("p:{}", c.key),
                 ChangeKind::AnchorsChanged => continue,
             };
             if seen.insert(key.clone()) {
@@ -142,6 +143,20 @@ impl Directory {
                     }
                     _ => None,
                 }
+            } else if let Some(hash) = key.strip_prefix("p:") {
+                // Events submitted here; those pulled from children were
+                // relayed, verbatim, when they were applied.
+                let hash: Option<[u8; 32]> = hex::decode(hash).ok().and_then(|b| b.try_into().ok());
+                match hash {
+                    Some(h) => self
+                        .inner
+                        .store
+                        .policy_event_by_hash(&h)
+                        .await?
+                        .filter(|e| e.via.is_none())
+                        .map(|e| Body::PolicyEvent(e.event)),
+                    None => None,
+                }
             } else if let Some(id) = key.strip_prefix("o:") {
                 let org = match id.parse::<OrgId>() {
                     Ok(id) => self.inner.store.get_organisation(&id).await?,
@@ -162,7 +177,7 @@ impl Directory {
                     (body, Some(digest))
                 }
                 // Gone, internal now, or not ours: withdraw what we published.
-                None if published.contains_key(key) => {
+                None if published.contains_key(key) && !key.starts_with("p:") => {
                     let body = match key.split_once(':') {
                         Some(("e", k)) => match k.parse::<DirectoryAddress>() {
                             Ok(a) => Body::EntryRemoval(a),

@@ -134,6 +134,15 @@ fn effect_of(e: &Evaluation, trust: &TrustStore, now: chrono::DateTime<chrono::U
         Body::OrganisationUpsert(o) => Effect::UpsertOrganisation(o.clone()),
         Body::OrganisationRemoval(id) => Effect::RemoveOrganisation(id.clone()),
         Body::Delegation(_) | Body::KeyRotation(_) => Effect::Accept,
+        // The owner's signature is checked here, whoever relayed the event;
+        // its place in the policy's chain inside the apply transaction.
+        Body::PolicyEvent(bytes) => match crate::core::policies::policy_write(bytes, None) {
+            Ok(write) => Effect::Policy(Box::new(write)),
+            Err(e @ crate::policy::EventError::BadSignature { .. }) => {
+                quarantine(RejectCode::BadSignature, e.to_string())
+            }
+            Err(e) => quarantine(RejectCode::InvalidRecord, e.to_string()),
+        },
         Body::Relay(_) => quarantine(RejectCode::InvalidRecord, "a relay in a relay".into()),
     }
 }

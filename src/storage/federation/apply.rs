@@ -21,6 +21,7 @@ use sea_orm::{
 use super::super::convert::{ORGANISATION_COLUMNS, organisation_values, to_i64};
 use super::super::entity::{entry, organisation};
 use super::super::entries::{EntryWrite, VersionRule, write_entries};
+use super::super::policies::{PolicyOutcome, PolicyWrite, accept_events};
 use super::super::seq::{WriteTx, rows_per_insert};
 use super::super::{StorageError, Store};
 use super::log::{LogAppend, LogTip, read_tip, write_append};
@@ -55,6 +56,9 @@ pub enum Effect {
     /// Accepted with nothing to write beyond author state and grants
     /// (delegations, key rotations).
     Accept,
+    /// An authentic policy event, judged against the policy's head inside
+    /// the transaction (refused ones are quarantined with their reason).
+    Policy(Box<PolicyWrite>),
     /// Authentic but refused; mirrored and recorded with this reason.
     Quarantine {
         /// Stable code.
@@ -159,6 +163,7 @@ fn subject(effect: &Effect) -> Option<String> {
         Effect::Remove(a) => Some(a.key()),
         Effect::UpsertOrganisation(o) => Some(o.id.to_string()),
         Effect::RemoveOrganisation(id) => Some(id.to_string()),
+        Effect::Policy(p) => Some(format!("policy {} v{}", p.facts.policy, p.facts.version)),
         Effect::Accept | Effect::Quarantine { .. } => None,
     }
 }
@@ -308,7 +313,7 @@ impl Store {
                         _ => {}
                     }
                 }
-                Effect::Accept | Effect::Quarantine { .. } => {}
+                Effect::Accept | Effect::Quarantine { .. } | Effect::Policy(_) => {}
             }
         }
 
@@ -415,6 +420,21 @@ impl Store {
                 .exec(w.conn())
                 .await?;
             w.change(ChangeKind::OrganisationChanged, id.clone());
+        }
+
+        // Policy events, in page order, against the heads that commit.
+        for (i, item) in page.items.iter().enumerate() {
+            if let Effect::Policy(write) = &item.effect {
+                let mut write = (**write).clone();
+                write.via = Some(page.peer.clone());
+                if let Some(PolicyOutcome::Rejected(r)) =
+                    accept_events(&mut w, std::slice::from_ref(&write))
+                        .await?
+                        .pop()
+                {
+                    status[i] = Status::Quarantined(r.code.into(), r.detail);
+                }
+            }
         }
 
         // The mirror, rejections, authors, grants.
