@@ -2,6 +2,7 @@
 //! directory and the front ends; and carries out each CLI command.
 
 mod federation;
+mod policy;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Write};
@@ -43,6 +44,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         // Keep demo data apart from a real directory.
         config.data_dir = PathBuf::from("ccdir-demo");
+    }
+    if let Command::Serve(ServeArgs { demo: true, .. }) = &cli.command
+        && config.dns.policy_zone.is_empty()
+    {
+        // The demo answers policy lookups too.
+        config.dns.policy_zone = "bl.ccdir.test".into();
     }
     telemetry::init_logging(&config.log);
     match cli.command {
@@ -106,6 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delegate(args) => federation::delegate(config, args).await,
         Command::Federation(command) => federation::command(config, command).await,
         Command::Verify(args) => federation::verify(config, args).await,
+        Command::Policy(command) => policy::command(command).await,
         Command::Bench(BenchCommand::Federation(args)) => federation::bench(config, args).await,
     }
 }
@@ -359,6 +367,18 @@ impl RunningNode {
     }
 }
 
+/// The policy feeds' options from `[policy]`.
+pub fn policy_options(config: &Config) -> crate::core::PolicyOptions {
+    let p = &config.policy;
+    crate::core::PolicyOptions {
+        webhook_max_attempts: p.webhook_max_attempts.max(1),
+        webhook_backoff: Duration::from_millis(p.webhook_backoff_ms.max(1)),
+        webhook_backoff_max: Duration::from_secs(p.webhook_backoff_max_seconds.max(1)),
+        webhook_timeout: Duration::from_secs(p.webhook_timeout_seconds.max(1)),
+        feed_buffer: p.feed_buffer.max(1),
+    }
+}
+
 /// Opens the directory in `config` and starts every front end.
 pub async fn start(config: &Config, key: NodeKey) -> anyhow::Result<RunningNode> {
     let metrics = Metrics::new();
@@ -385,6 +405,10 @@ pub async fn start_with(
         .start_federation(federation::options(config)?)
         .await
         .context("starting federation")?;
+    directory
+        .start_policies(policy_options(config))
+        .await
+        .context("starting the policy feeds")?;
     let ldap = if config.ldap.enabled {
         Some(
             crate::ldap::start(directory.clone(), &config.ldap, &config.data_dir)

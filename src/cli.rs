@@ -2,6 +2,7 @@
 //! explains. Each command hands over to [`crate::app`].
 
 mod federation;
+mod policy;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,9 @@ use crate::formats::Format;
 pub use federation::{
     AddChildArgs, BenchFederationArgs, DelegateArgs, FederationCommand, InstallArgs, ResumeArgs,
     StatusArgs, VerifyArgs,
+};
+pub use policy::{
+    CheckArgs, CreateArgs, DelistArgs, ListArgs, OwnerFiles, PolicyCommand, SubmitArgs,
 };
 
 /// ccdir: a federated directory of S/MIME certificates.
@@ -108,6 +112,10 @@ pub enum Command {
     /// Federation: status, installing a delegation, children, key rotation.
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// Fair-play policies: create one, sign list and de-list events offline,
+    /// submit them to a node, check a subject.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Verify a node's log from scratch (signatures, hash chain, Merkle
     /// root, inclusion and consistency proofs), or the child logs this node
     /// mirrors.

@@ -10,8 +10,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod federation;
+mod policy;
 
 pub use federation::{ChildConfig, FederationConfig};
+pub use policy::PolicyConfig;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
@@ -36,6 +38,7 @@ pub struct Config {
     pub ldap: LdapConfig,
     pub dns: DnsConfig,
     pub federation: FederationConfig,
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             ldap: LdapConfig::default(),
             dns: DnsConfig::default(),
             federation: FederationConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -255,6 +259,11 @@ pub struct DnsConfig {
     pub tsig: Option<TsigConfig>,
     /// The hosted zones.
     pub zones: Vec<ZoneConfig>,
+    /// The zone answering fair-play policy lookups DNSBL style
+    /// (`<key>.<policy>.<zone>`, see docs/policies.md); empty: none.
+    pub policy_zone: String,
+    /// TTL of policy answers, positive and negative (short: listings change).
+    pub policy_ttl: u32,
 }
 
 impl Default for DnsConfig {
@@ -273,6 +282,8 @@ impl Default for DnsConfig {
             zones_from_organisations: true,
             tsig: None,
             zones: Vec::new(),
+            policy_zone: String::new(),
+            policy_ttl: 60,
         }
     }
 }

@@ -13,9 +13,11 @@ mod federation;
 mod health;
 mod middleware;
 mod organisations;
+mod policies;
 mod problem;
 mod search;
 mod users;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,6 +57,7 @@ pub use problem::{ApiError, PROBLEM_JSON, Problem};
         (name = "users", description = "Users of an organisation, who bind over LDAP"),
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "federation", description = "This node's signed publication log: head, pages, Merkle proofs, notify"),
+        (name = "policies", description = "Fair-play policies: signed list and de-list events, checks with evidence, feeds (polling, server-sent events, webhooks)"),
     )
 )]
 struct ApiDoc;
@@ -108,7 +111,19 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(federation::log_page)
         .service(federation::inclusion)
         .service(federation::consistency)
-        .service(federation::notify);
+        .service(federation::notify)
+        .service(policies::submit_events)
+        .service(policies::feed)
+        .service(policies::list_policies)
+        .service(policies::get_policy)
+        .service(policies::policy_events)
+        .service(policies::listings)
+        .service(policies::check)
+        .service(policies::check_many)
+        .service(webhooks::add_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::delete_webhook);
 }
 
 /// The OpenAPI document, as committed under `openapi/ccdir.json`.

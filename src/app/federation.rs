@@ -66,7 +66,8 @@ async fn directory(config: &Config) -> anyhow::Result<Directory> {
     Ok(directory)
 }
 
-fn expiry(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+/// `--expires`: an RFC 3339 time, or a duration from now (90d, 12h).
+pub(super) fn expiry(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&chrono::Utc));
     }

@@ -40,8 +40,8 @@ pub use federation::{
     RecordJson, RejectionView, audit_log, install_crypto_provider,
 };
 pub use policies::{
-    CheckResult, FeedEvent, MAX_SUBMIT_EVENTS, PolicyAnswer, PolicyInfo, PolicyOptions,
-    SubmitResult, WebhookView,
+    CheckResult, DeadLetterRow, FeedEvent, MAX_SUBMIT_EVENTS, PolicyAnswer, PolicyInfo,
+    PolicyOptions, SubmitResult, WebhookRow, WebhookView,
 };
 pub use publication::{NameKey, NameState, Publication, PublishedCerts};
 pub use query::{EntryPage, EntryQuery, Placement, field_values};

@@ -29,9 +29,9 @@ use super::wire::{
     TYPE_AXFR, TYPE_IXFR, TYPE_SOA,
 };
 use super::zones::ZoneSet;
-use super::{lookup, negative};
+use super::{lookup, negative, policy};
 use crate::config::DnsConfig;
-use crate::core::Publication;
+use crate::core::{Directory, Publication};
 
 /// How a message arrived; decides size limits, rate limiting and transfers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct Handler {
     rrl: Option<RateLimiter>,
     /// When set, transfers must be signed with this key.
     tsig: Option<Arc<TsigKey>>,
+    /// Answers names below the policy zone.
+    policies: Option<Directory>,
 }
 
 impl Handler {
@@ -75,7 +77,18 @@ impl Handler {
             tsig: config.tsig.as_ref().map(|t| {
                 Arc::new(TsigKey::new(&t.name, &t.secret).unwrap_or_else(TsigKey::unusable))
             }),
+            policies: None,
         }
+    }
+
+    /// Answers the policy zone from `directory`'s policy view.
+    pub fn with_policies(mut self, directory: Directory) -> Handler {
+        self.policies = Some(directory);
+        self
+    }
+
+    pub(super) fn policies(&self) -> Option<&Directory> {
+        self.policies.as_ref()
     }
 
     /// The current SOA serial of every zone.
@@ -232,6 +245,9 @@ impl Handler {
             }
             _ => {
                 match zones.find(&q.name) {
+                    Some((zone, apex_at)) if zone.policy && apex_at > 0 => {
+                        policy::answer(self, zone, apex_at, &request, q, limit, out)
+                    }
                     Some((zone, apex_at)) => {
                         lookup::answer(self, zone, apex_at, &request, q, limit, out)
                     }

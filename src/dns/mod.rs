@@ -40,6 +40,7 @@ mod listener;
 mod lookup;
 mod negative;
 mod notify;
+mod policy;
 mod rrl;
 mod tsig;
 pub mod wire;
@@ -132,7 +133,8 @@ pub async fn start(directory: Directory, config: &DnsConfig) -> Result<DnsServer
     let organisations = directory.list_organisations().await?;
     let zones = ZoneSet::build(config, &organisations)?;
     let publication = Publication::start(&directory).await?;
-    let handler = Arc::new(Handler::new(zones, publication, config));
+    let handler =
+        Arc::new(Handler::new(zones, publication, config).with_policies(directory.clone()));
     let limits = listener::TransportLimits {
         udp_threads: config.udp_threads,
         tcp_idle_timeout: Duration::from_secs(config.tcp_idle_timeout_seconds.max(1)),

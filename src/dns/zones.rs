@@ -157,6 +157,8 @@ pub struct Zone {
     empty_non_terminals: HashSet<NameKey>,
     pub allow_transfer: Vec<Network>,
     pub also_notify: Vec<SocketAddr>,
+    /// The policy zone: names below the apex are policy lookups.
+    pub policy: bool,
 }
 
 impl Zone {
@@ -310,6 +312,7 @@ impl Zone {
             empty_non_terminals,
             allow_transfer,
             also_notify: config.also_notify.clone(),
+            policy: false,
         })
     }
 
@@ -399,6 +402,27 @@ impl ZoneSet {
                 };
                 let zone = Zone::from_config(&zone_config, config, Some(ip))?;
                 zones.insert(zone.apex.clone(), Arc::new(zone));
+            }
+        }
+        if !config.policy_zone.is_empty() {
+            let ip = match config.listen.ip() {
+                ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                ip => ip,
+            };
+            let zone_config = ZoneConfig {
+                name: config.policy_zone.clone(),
+                ttl: config.policy_ttl,
+                minimum: config.policy_ttl,
+                ldap_target: String::new(),
+                ..ZoneConfig::default()
+            };
+            let mut zone = Zone::from_config(&zone_config, config, Some(ip))?;
+            zone.policy = true;
+            if zones.insert(zone.apex.clone(), Arc::new(zone)).is_some() {
+                return Err(DnsError::Zone(format!(
+                    "the policy zone {:?} is also a directory zone",
+                    config.policy_zone
+                )));
             }
         }
         Ok(ZoneSet { zones })

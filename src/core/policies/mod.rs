@@ -28,6 +28,7 @@ use crate::domain::{Listing, NodeId, PolicyId, PolicyKind, PolicyOp, Subject};
 use crate::policy::{EventError, SignedEvent};
 use crate::storage::{PolicyEventRow, PolicyOutcome, PolicyRow, PolicyWrite};
 
+pub use crate::storage::{DeadLetterRow, WebhookRow};
 pub use view::{PolicyAnswer, PolicyHub};
 pub use webhooks::WebhookView;
 
@@ -378,6 +379,33 @@ impl Directory {
     /// returns the feed position now.
     pub async fn wait_policy_feed(&self, after: u64, timeout: Duration) -> u64 {
         self.policy_hub().wait_past(after, timeout).await
+    }
+
+    /// The feed position of a policy's event at `version` (0 for version
+    /// 0: from the start); past the head, the feed's head (from now on).
+    pub async fn policy_seq_of_version(&self, id: &PolicyId, version: u64) -> Result<u64> {
+        let policy = self.policy(id).await?;
+        if version == 0 {
+            return Ok(0);
+        }
+        if version >= policy.version {
+            return Ok(
+                match self.inner.store.policy_event_at(id, policy.version).await? {
+                    Some(e) => e.seq.max(if version > policy.version {
+                        self.inner.store.policy_feed_head().await?
+                    } else {
+                        0
+                    }),
+                    None => self.inner.store.policy_feed_head().await?,
+                },
+            );
+        }
+        Ok(self
+            .inner
+            .store
+            .policy_event_at(id, version)
+            .await?
+            .map_or(0, |e| e.seq))
     }
 
     /// The position of the newest event in the feed.
