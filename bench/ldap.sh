@@ -6,8 +6,10 @@
 #   bench/ldap.sh [entries]        # default 100000; needs slapd and ldap-utils
 #
 # Environment: SECONDS_PER (default 15) per measurement, CONNS (default 8)
-# client connections, BENCH_DIR to keep (and reuse) the data and databases.
-# Ports are free ones picked at run time. Prints one line per server and
+# client connections, BENCH_DIR to keep (and reuse) the data and databases,
+# NO_BUILD=1 to use the binaries already in target/release as they are (for
+# instance built from a clean `git archive` of a commit while the checkout
+# is being edited). Ports are free ones picked at run time. Prints one line per server and
 # workload: throughput, latency p50/p99 and server CPU per operation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,9 @@ for tool in slapd slapadd ldapsearch python3; do
   command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install slapd ldap-utils python3)" >&2; exit 1; }
 done
 
-cargo build -q --release --bin ccdir --example ldap_bench_data --example ldap_load
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  cargo build -q --release --bin ccdir --example ldap_bench_data --example ldap_load
+fi
 BIN=target/release
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -46,7 +50,8 @@ if [ ! -f "$WORK/ccdir/imported" ]; then
   touch "$WORK/ccdir/imported"
 fi
 CPORT=$(free_port)
-CCDIR_LDAP__LISTEN="127.0.0.1:$CPORT" CCDIR_API__LISTEN="127.0.0.1:0" RUST_LOG=warn \
+CCDIR_LDAP__LISTEN="127.0.0.1:$CPORT" CCDIR_API__LISTEN="127.0.0.1:0" \
+  CCDIR_LDAP__LDAPS_LISTEN="127.0.0.1:0" CCDIR_DNS__LISTEN="127.0.0.1:0" RUST_LOG=warn \
   $BIN/ccdir --data-dir "$WORK/ccdir" serve >"$WORK/ccdir.log" 2>&1 &
 CCDIR_PID=$!
 
@@ -83,7 +88,24 @@ wait_ldap "ldap://127.0.0.1:$CPORT"
 wait_ldap "ldap://127.0.0.1:$SPORT"
 SLAPD_PID=$(cat "$WORK/slapd/slapd.pid")
 
-echo "entries: $N, connections: $CONNS, $SECONDS_PER s per run, $(nproc) cores" >&2
+# The first start after a bulk import works in the background (it signs the
+# node's federation log for every new entry); measure only once each server
+# is idle (under 5 % of a core over 2 s), or the CPU per operation counts it.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+settle() { # pid name
+  local hz a b t0=$SECONDS; hz=$(getconf CLK_TCK)
+  for _ in $(seq 1 450); do
+    a=$(cpu_ticks "$1"); sleep 2; b=$(cpu_ticks "$1")
+    if [ $(( (b - a) * 100 / (2 * hz) )) -lt 5 ]; then
+      echo "$2 idle after $((SECONDS - t0)) s" >&2; return 0
+    fi
+  done
+  echo "$2 still busy after $((SECONDS - t0)) s; measuring anyway" >&2
+}
+settle "$CCDIR_PID" ccdir
+settle "$SLAPD_PID" slapd
+
+echo "entries: $N, connections: $CONNS, $SECONDS_PER s per run, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for mode in mail thunderbird; do
   for server in ccdir slapd; do
     if [ $server = ccdir ]; then port=$CPORT; pid=$CCDIR_PID; else port=$SPORT; pid=$SLAPD_PID; fi
@@ -94,3 +116,4 @@ for mode in mail thunderbird; do
       --connections "$CONNS" --seconds "$SECONDS_PER" --server-pid "$pid" --label $server
   done
 done
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -138,7 +138,7 @@ pub fn rsa_leaf(pki: &TestPki, email: &str) -> Vec<u8> {
         .cert_der
 }
 
-fn resolver(addr: SocketAddr, tcp_only: bool) -> TokioResolver {
+pub fn resolver(addr: SocketAddr, tcp_only: bool) -> TokioResolver {
     let mut ns = if tcp_only {
         NameServerConfig::tcp(addr.ip())
     } else {

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::dns::{ZONE, dns_addr, dns_node, dns_tcp_addr, put_entry, rsa_leaf, setup};
 use crate::support::TestPki;
 
-fn wanted(var: &str, tool: &str) -> bool {
+pub fn wanted(var: &str, tool: &str) -> bool {
     if std::env::var(var).as_deref() != Ok("1") {
         eprintln!("{var} is not 1: skipping the {tool} checks");
         return false;
@@ -34,7 +34,7 @@ fn wanted(var: &str, tool: &str) -> bool {
 }
 
 /// Runs dig against `server` with `args`; returns its output.
-async fn dig(server: SocketAddr, args: &[&str]) -> String {
+pub async fn dig(server: SocketAddr, args: &[&str]) -> String {
     let mut cmd = vec![
         format!("@{}", server.ip()),
         "-p".into(),

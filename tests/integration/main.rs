@@ -9,5 +9,6 @@ mod federation;
 mod ldap;
 mod ldapsearch;
 mod module_rules;
+mod policies;
 mod storage;
 mod support;

@@ -14,6 +14,7 @@
 
 mod federation;
 mod fixtures;
+mod policies;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -35,6 +36,7 @@ use ccdir::storage::{CertUpdate, StorageError, Store};
 use crate::support::{pg_url, with_database};
 use federation::*;
 use fixtures::*;
+use policies::*;
 
 // ------------------------------------------------------------------ harness
 
@@ -78,6 +80,9 @@ battery!(
     anchors_round_trip,
     federation_apply_is_guarded_by_the_cursor,
     federation_publish_is_guarded_by_its_position,
+    policy_events_follow_the_chain_all_or_nothing,
+    racing_submissions_never_share_a_version,
+    webhook_cursors_and_dead_letters_round_trip,
 );
 
 async fn on_sqlite<F, Fut>(test: F)
