@@ -20,6 +20,8 @@ mod node;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as STANDARD_B64;
 use serde_json::{Value, json};
 
 use ccdir::domain::pem_certificate;
@@ -891,4 +893,152 @@ async fn a_postgres_root_aggregates() {
     root.stop();
     org.stop();
     db.drop_now().await;
+}
+
+/// Issue 6 across real processes: an owner signs with the CLI, submits at
+/// an organisation node; the event climbs through an intermediate to the
+/// root with the owner's signature intact, where an SSE client and a
+/// webhook receiver (checking the root's signature) get it, and the root's
+/// DNS answers for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_event_submitted_at_an_organisation_reaches_the_root_and_its_subscribers() {
+    use crate::policies::{Sse, receiver, verified, wait_until};
+    use hickory_resolver::proto::rr::{RData, RecordType};
+
+    let client = http();
+    let mut root = Node::init("root");
+    let mut inter = Node::init("inter");
+    let mut org = Node::init("cardio");
+    root.configure(&fed_config(
+        None,
+        None,
+        "\n[dns]\npolicy_zone = \"bl.ccdir.test\"\nrrl_responses_per_second = 0\n",
+    ));
+    root.start();
+    inter.configure(&fed_config(Some(&root.key), Some(&root.url), ""));
+    inter.start();
+    org.configure(&fed_config(Some(&root.key), Some(&inter.url), ""));
+    org.start();
+    inter.install(&root.delegate(&inter, &["example.org"], "30d"));
+    org.install(&inter.delegate(&org, &["cardio.example.org"], "7d"));
+    root.add_child(&inter);
+    inter.add_child(&org);
+
+    // Subscribers at the root, before anything happened.
+    let mut stream = Sse::open(&client, &format!("{}/api/v1/policy-events", root.url), None).await;
+    let (hook_url, hooks) = receiver(200, Duration::ZERO).await;
+    let res = client
+        .post(format!("{}/api/v1/webhooks", root.url))
+        .bearer_auth(root.token())
+        .json(&json!({"url": hook_url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    // The owner, offline.
+    let owner_dir = tempfile::tempdir().unwrap();
+    let owner = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccdir"))
+            .current_dir(owner_dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    owner(&["policy", "create", "direct-p1"]);
+    owner(&[
+        "policy",
+        "list",
+        "direct-p1",
+        "--subject",
+        "domain:spam.example",
+        "--reason",
+        "open relay",
+    ]);
+    let sent = Instant::now();
+    owner(&["policy", "submit", "direct-p1", "--url", &org.url]);
+
+    // The SSE client at the root sees both events, in order.
+    let (_, _, first) = stream.next(LONG).await;
+    let (_, _, second) = stream.next(LONG).await;
+    let latency = sent.elapsed();
+    assert_eq!(
+        (first["version"].clone(), second["version"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(second["subject"], "domain:spam.example");
+    assert!(
+        second["via"].is_string(),
+        "it came through the intermediate"
+    );
+    eprintln!("organisation -> root SSE: {latency:?}");
+    // The evidence is the owner's own signed bytes.
+    let bytes = STANDARD_B64
+        .decode(second["event"].as_str().unwrap())
+        .unwrap();
+    let event = ccdir::policy::SignedEvent::decode(&bytes).unwrap();
+    assert_eq!(event.event.version, 2);
+
+    // The webhook receiver, signed by the root.
+    wait_until("the webhook", LONG, || hooks.lock().unwrap().len() >= 2).await;
+    let root_key: [u8; 32] = hex::decode(&root.key).unwrap().try_into().unwrap();
+    let (headers, body) = hooks.lock().unwrap()[1].clone();
+    let v = verified(&root_key, &headers, &body);
+    assert_eq!(v["version"], 2);
+
+    // Checks and DNS at the root.
+    let c = get(
+        &client,
+        &format!(
+            "{}/api/v1/policies/direct-p1/check?subject=domain:spam.example",
+            root.url
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(c["listed"], true);
+    let r = crate::dns::resolver(root.dns.expect("the root's DNS address"), false);
+    let a = r
+        .lookup("spam.example.direct-p1.bl.ccdir.test.", RecordType::A)
+        .await
+        .unwrap();
+    assert!(a.answers().iter().any(
+        |rec| matches!(&rec.data, RData::A(ip) if ip.0 == std::net::Ipv4Addr::new(127, 0, 0, 2))
+    ));
+
+    // A de-listing at the organisation follows the same way.
+    owner(&[
+        "policy",
+        "delist",
+        "direct-p1",
+        "--subject",
+        "domain:spam.example",
+        "--reason",
+        "fixed",
+    ]);
+    owner(&["policy", "submit", "direct-p1", "--url", &org.url]);
+    let (_, _, third) = stream.next(LONG).await;
+    assert_eq!(third["op"], "delist");
+    let start = Instant::now();
+    loop {
+        let gone = r
+            .lookup("spam.example.direct-p1.bl.ccdir.test.", RecordType::A)
+            .await
+            .is_err();
+        if gone {
+            break;
+        }
+        assert!(
+            start.elapsed() < LONG,
+            "the de-listing reaches the root's DNS"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing was quarantined on the way.
+    assert!(rejections_of(&root.status(), &inter.key).is_empty());
 }

@@ -21,6 +21,8 @@ pub struct Node {
     pub dir: TempDir,
     pub key: String,
     pub url: String,
+    /// Where its DNS front end answers over UDP (from the "listening" line).
+    pub dns: Option<std::net::SocketAddr>,
     config: PathBuf,
     database_url: Option<String>,
     process: Option<Child>,
@@ -42,6 +44,7 @@ impl Node {
             name: name.into(),
             key: String::new(),
             url: String::new(),
+            dns: None,
             config,
             database_url,
             process: None,
@@ -134,7 +137,15 @@ impl Node {
                 let listening = serde_json::from_str::<Value>(&line)
                     .ok()
                     .filter(|v| v["message"] == "ccdir listening")
-                    .and_then(|v| v["rest"].as_str().map(str::to_owned));
+                    .and_then(|v| {
+                        let rest = v["rest"].as_str()?.to_owned();
+                        let dns = v["dns"]
+                            .as_str()
+                            .and_then(|d| d.split_whitespace().next())
+                            .and_then(|u| u.strip_prefix("udp://"))
+                            .and_then(|a| a.parse().ok());
+                        Some((rest, dns))
+                    });
                 log.lock().expect("log").push(line);
                 if let Some(rest) = listening {
                     let _ = tx.send(rest);
@@ -143,7 +154,10 @@ impl Node {
         });
         self.process = Some(child);
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => self.url = url,
+            Ok((url, dns)) => {
+                self.url = url;
+                self.dns = dns;
+            }
             Err(_) => panic!("{} did not start: {}", self.name, self.log_text()),
         }
     }
