@@ -115,6 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => federation::verify(config, args).await,
         Command::Policy(command) => policy::command(command).await,
         Command::Bench(BenchCommand::Federation(args)) => federation::bench(config, args).await,
+        Command::Bench(BenchCommand::Policy(args)) => crate::bench::policy::run(args).await,
     }
 }
 

@@ -152,6 +152,9 @@ pub enum BenchCommand {
     /// Root ingest of many organisation logs (records/s, wall and CPU),
     /// then leaf -> root search latency with notify. Prints Markdown.
     Federation(BenchFederationArgs),
+    /// Policy feeds: many SSE and webhook subscribers on one node —
+    /// delivery latency, sustained events/s, DNS policy lookups/s.
+    Policy(crate::bench::policy::PolicyBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]

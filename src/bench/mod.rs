@@ -11,6 +11,7 @@
 //! machine is often shared, and CPU time is the fairer figure then.
 
 pub mod federation;
+pub mod policy;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};

@@ -157,6 +157,24 @@ impl Store {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(StorageError::UnsupportedUrl(format!("{scheme}:")));
         };
+        if backend == Backend::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory") {
+            // Switching a new file to WAL takes an exclusive lock that the
+            // busy handler does not wait for: pool connections racing to
+            // do it fail with "database is locked". One connection first;
+            // WAL then persists in the file and the pool finds it set.
+            let mut first = ConnectOptions::new(url);
+            first
+                .sqlx_logging(false)
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT);
+            first.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            });
+            Database::connect(first).await?.close().await?;
+        }
         let mut opt = ConnectOptions::new(url);
         // Statement logging would write every certificate blob to the log.
         opt.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);

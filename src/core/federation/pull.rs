@@ -576,3 +576,49 @@ pub(super) fn wake(directory: &Directory, log: &NodeId) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federation::Accepted;
+    use crate::policy::testkit::{Chain, owner};
+
+    fn judged(body: Body) -> Evaluation {
+        Evaluation {
+            authored: None,
+            author: Key([1; 32]),
+            author_seq: 1,
+            outcome: Ok(Accepted {
+                body,
+                chain: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn policy_events_are_verified_whoever_relayed_them() {
+        let trust = TrustStore::new(&[]);
+        let now = chrono::Utc::now();
+        let mut chain = Chain::new(owner(1), "direct-p1");
+        let good = chain.create();
+        match effect_of(
+            &judged(Body::PolicyEvent(good.bytes().to_vec())),
+            &trust,
+            now,
+        ) {
+            Effect::Policy(w) => assert_eq!(w.facts.hash, good.hash().0),
+            other => panic!("{other:?}"),
+        }
+        let mut forged = good.bytes().to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        match effect_of(&judged(Body::PolicyEvent(forged)), &trust, now) {
+            Effect::Quarantine { code, .. } => assert_eq!(code, "bad-signature"),
+            other => panic!("{other:?}"),
+        }
+        match effect_of(&judged(Body::PolicyEvent(b"junk".to_vec())), &trust, now) {
+            Effect::Quarantine { code, .. } => assert_eq!(code, "invalid-record"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
