@@ -1042,3 +1042,79 @@ async fn a_policy_event_submitted_at_an_organisation_reaches_the_root_and_its_su
     // Nothing was quarantined on the way.
     assert!(rejections_of(&root.status(), &inter.key).is_empty());
 }
+
+/// A node killed while a webhook delivery is in flight sends that event
+/// again after the restart, with the same Idempotency-Key, and nothing
+/// else twice; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_delivery_redelivers_once_with_the_same_key() {
+    use crate::policies::{receiver_with, wait_until};
+
+    let client = http();
+    let mut node = Node::init("hooks");
+    node.configure("[policy]\nwebhook_timeout_seconds = 30\nwebhook_backoff_ms = 100\n");
+    node.start();
+    // The first request is held for a long time: the node dies meanwhile.
+    let (url, got) = receiver_with(|n| {
+        if n == 0 {
+            (200, Duration::from_secs(20))
+        } else {
+            (200, Duration::ZERO)
+        }
+    })
+    .await;
+    let res = client
+        .post(format!("{}/api/v1/webhooks", node.url))
+        .bearer_auth(node.token())
+        .json(&json!({"url": url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let owner_dir = tempfile::tempdir().unwrap();
+    let owner = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccdir"))
+            .current_dir(owner_dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    owner(&["policy", "create", "p"]);
+    owner(&["policy", "submit", "p", "--url", &node.url]);
+    wait_until("the first delivery is in flight", LONG, || {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    node.kill();
+    node.start();
+    wait_until("the redelivery", LONG, || got.lock().unwrap().len() >= 2).await;
+    owner(&[
+        "policy",
+        "list",
+        "p",
+        "--subject",
+        "domain:x.example",
+        "--reason",
+        "r",
+    ]);
+    owner(&["policy", "submit", "p", "--url", &node.url]);
+    wait_until("the next event", LONG, || got.lock().unwrap().len() >= 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 3, "nothing else is sent twice");
+    let key = |i: usize| got[i].0["idempotency-key"].clone();
+    assert_eq!(
+        key(0),
+        key(1),
+        "the event in flight is sent again, same key"
+    );
+    assert_ne!(key(1), key(2));
+    let version = |i: usize| serde_json::from_slice::<Value>(&got[i].1).unwrap()["version"].clone();
+    assert_eq!((version(1), version(2)), (json!(1), json!(2)));
+}

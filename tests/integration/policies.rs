@@ -183,20 +183,35 @@ pub type Deliveries = Arc<Mutex<Vec<(HashMap<String, String>, Vec<u8>)>>>;
 
 /// A webhook receiver on loopback answering `status` (after `delay`).
 pub async fn receiver(status: u16, delay: Duration) -> (String, Deliveries) {
+    receiver_with(move |_| (status, delay)).await
+}
+
+/// A webhook receiver whose answer to its `n`-th request (from 0) is
+/// `answer(n)`: a status, after a delay.
+pub async fn receiver_with(
+    answer: impl Fn(usize) -> (u16, Duration) + Clone + Send + 'static,
+) -> (String, Deliveries) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     let got: Deliveries = Arc::new(Mutex::new(Vec::new()));
     let store = got.clone();
     let server = HttpServer::new(move || {
         let store = store.clone();
+        let answer = answer.clone();
         App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
             let store = store.clone();
+            let answer = answer.clone();
             async move {
                 let headers = req
                     .headers()
                     .iter()
                     .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
                     .collect();
-                store.lock().unwrap().push((headers, body.to_vec()));
+                let n = {
+                    let mut g = store.lock().unwrap();
+                    g.push((headers, body.to_vec()));
+                    g.len() - 1
+                };
+                let (status, delay) = answer(n);
                 tokio::time::sleep(delay).await;
                 HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
             }
