@@ -488,6 +488,12 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
                 udp.ip(),
                 udp.port()
             );
+            println!(
+                "  policy lookups: dig @{} -p {} spam.example.demo-fair-play.{} A +short",
+                udp.ip(),
+                udp.port(),
+                config.dns.policy_zone
+            );
         }
         if let Some(ldap) = node.ldap_addr {
             println!(

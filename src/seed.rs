@@ -458,12 +458,59 @@ pub async fn load(
             first.reason
         );
     }
+    demo_policy(directory).await?;
     Ok(SeedReport {
         organisations: report.organisations,
         entries: report.entries,
         certificates: report.certificates,
         seq: report.seq,
     })
+}
+
+/// The demo's fair-play policy, `demo-fair-play`: a deny list with two
+/// domains on it, signed by an owner key made now and thrown away.
+async fn demo_policy(directory: &Directory) -> anyhow::Result<()> {
+    use crate::domain::{PolicyKind, PolicyOp};
+    use crate::federation::{Hash, Key};
+    use crate::policy::PolicyEvent;
+    if directory.policy(&"demo-fair-play".parse()?).await.is_ok() {
+        return Ok(()); // seeded before
+    }
+    let key = crate::pki::NodeKey::generate(&mut rand::rng());
+    let ops = [
+        PolicyOp::Create {
+            kind: PolicyKind::DenyList,
+            title: "Demo fair play".into(),
+            description: "A demo deny list: domains caught relaying unsigned mail.".into(),
+        },
+        PolicyOp::List {
+            subject: "domain:spam.example".parse()?,
+            reason: "demo: an open relay".into(),
+            expires: None,
+        },
+        PolicyOp::List {
+            subject: "domain:phish.example".parse()?,
+            reason: "demo: phishing for provider credentials".into(),
+            expires: None,
+        },
+    ];
+    let mut prev = Hash::ZERO;
+    let mut events = Vec::new();
+    for (i, op) in ops.into_iter().enumerate() {
+        let e = PolicyEvent {
+            policy: "demo-fair-play".parse()?,
+            owner: Key(key.public_key_bytes()),
+            version: i as u64 + 1,
+            prev,
+            time: Utc::now(),
+            op,
+        }
+        .sign(&key)?;
+        prev = e.hash();
+        events.push(e.bytes().to_vec());
+    }
+    directory.submit_policy_events(&events).await?;
+    Ok(())
 }
 
 #[cfg(test)]
