@@ -902,7 +902,7 @@ async fn a_postgres_root_aggregates() {
 /// DNS answers for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_event_submitted_at_an_organisation_reaches_the_root_and_its_subscribers() {
-    use crate::policies::{Sse, receiver, verified, wait_until};
+    use crate::policies::{Sse, owner_ok, receiver, verified, wait_until};
     use hickory_resolver::proto::rr::{RData, RecordType};
 
     let client = http();
@@ -938,18 +938,7 @@ async fn a_policy_event_submitted_at_an_organisation_reaches_the_root_and_its_su
 
     // The owner, offline.
     let owner_dir = tempfile::tempdir().unwrap();
-    let owner = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccdir"))
-            .current_dir(owner_dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let owner = |args: &[&str]| owner_ok(owner_dir.path(), args);
     owner(&["policy", "create", "direct-p1"]);
     owner(&[
         "policy",
@@ -1048,7 +1037,7 @@ async fn a_policy_event_submitted_at_an_organisation_reaches_the_root_and_its_su
 /// else twice; nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_delivery_redelivers_once_with_the_same_key() {
-    use crate::policies::{receiver_with, wait_until};
+    use crate::policies::{owner_ok, receiver_with, wait_until};
 
     let client = http();
     let mut node = Node::init("hooks");
@@ -1073,18 +1062,7 @@ async fn a_node_killed_mid_delivery_redelivers_once_with_the_same_key() {
     assert_eq!(res.status(), 201);
 
     let owner_dir = tempfile::tempdir().unwrap();
-    let owner = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccdir"))
-            .current_dir(owner_dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let owner = |args: &[&str]| owner_ok(owner_dir.path(), args);
     owner(&["policy", "create", "p"]);
     owner(&["policy", "submit", "p", "--url", &node.url]);
     wait_until("the first delivery is in flight", LONG, || {

@@ -705,6 +705,26 @@ async fn webhooks_are_signed_retried_dead_lettered_and_independent() {
     n.stop().await;
 }
 
+/// Runs `ccdir` as a policy owner would, in `dir`: success and output.
+pub fn owner_cli(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .env_remove("CCDIR_CONFIG")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// [`owner_cli`] that must succeed.
+pub fn owner_ok(dir: &std::path::Path, args: &[&str]) {
+    let (ok, out) = owner_cli(dir, args);
+    assert!(ok, "ccdir {args:?}: {out}");
+}
+
 fn label(bytes: &[u8]) -> String {
     base32_label(&Sha256::digest(bytes))
 }
@@ -816,19 +836,7 @@ async fn dns_answers_policy_lookups_dnsbl_style() {
 async fn the_cli_creates_signs_offline_submits_and_checks() {
     let n = node().await;
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .current_dir(dir.path())
-            .env_remove("CCDIR_CONFIG")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
-    };
+    let run = |args: &[&str]| owner_cli(dir.path(), args);
     let (ok, out) = run(&["policy", "create", "direct-p1", "--title", "Direct P1"]);
     assert!(ok, "{out}");
     assert!(dir.path().join("direct-p1.key").exists());

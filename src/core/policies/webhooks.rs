@@ -158,20 +158,26 @@ fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
     base.saturating_mul(factor).min(max)
 }
 
-/// Delivers one subscription's events until it is deleted or the node stops.
+/// Delivers one subscription's events until it is deleted or the node
+/// stops. The subscription is read once; this task is the only writer of
+/// its cursor and tries afterwards, so it keeps them in step itself.
 async fn deliver(weak: Weak<Inner>, id: u64) {
+    let mut row = loop {
+        let Some(inner) = weak.upgrade() else { return };
+        match inner.store.webhook(id).await {
+            Ok(Some(row)) => break row,
+            Ok(None) => return,
+            Err(_) => {
+                drop(inner);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
     loop {
         let Some(inner) = weak.upgrade() else { return };
         let directory = Directory { inner };
-        let row = match directory.inner.store.webhook(id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return,
-            Err(_) => {
-                drop(directory);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+        // The head first: every event up to it is readable below.
+        let head = directory.policy_feed_head();
         let next = directory
             .policy_feed(row.cursor, 1, row.policy.as_ref())
             .await
@@ -181,7 +187,7 @@ async fn deliver(weak: Weak<Inner>, id: u64) {
             // Nothing to send: wait for the feed to move.
             let d = directory.clone();
             drop(directory);
-            d.wait_policy_feed(d.policy_feed_head().max(row.cursor), Duration::from_secs(1))
+            d.wait_policy_feed(head.max(row.cursor), Duration::from_secs(1))
                 .await;
             continue;
         };
@@ -190,6 +196,7 @@ async fn deliver(weak: Weak<Inner>, id: u64) {
             if !wait.is_zero() {
                 drop(directory);
                 tokio::time::sleep(wait).await;
+                row.next_attempt_at = None;
                 continue;
             }
         }
@@ -200,23 +207,38 @@ async fn deliver(weak: Weak<Inner>, id: u64) {
             Ok(()) => {
                 directory.inner.metrics.webhook_delivery("delivered");
                 debug!(id, seq = event.seq, "webhook delivered");
-                store.webhook_advance(id, event.seq, None).await
+                let r = store.webhook_advance(id, event.seq, None).await;
+                if r.is_ok() {
+                    row.cursor = event.seq;
+                    row.attempts = 0;
+                }
+                r
             }
             Err(why) => {
                 let attempts = row.attempts + 1;
                 if attempts >= o.webhook_max_attempts {
                     directory.inner.metrics.webhook_delivery("dead-letter");
                     info!(id, seq = event.seq, attempts, error = %why, "webhook event dead-lettered");
-                    store
+                    let r = store
                         .webhook_advance(id, event.seq, Some((attempts, &why)))
-                        .await
+                        .await;
+                    if r.is_ok() {
+                        row.cursor = event.seq;
+                        row.attempts = 0;
+                    }
+                    r
                 } else {
                     directory.inner.metrics.webhook_delivery("failed");
                     let wait = backoff(o.webhook_backoff, o.webhook_backoff_max, attempts);
                     let at: DateTime<Utc> =
                         directory.now() + chrono::Duration::from_std(wait).unwrap_or_default();
                     debug!(id, seq = event.seq, attempts, error = %why, "webhook delivery failed");
-                    store.webhook_failed(id, attempts, at, &why).await
+                    let r = store.webhook_failed(id, attempts, at, &why).await;
+                    if r.is_ok() {
+                        row.attempts = attempts;
+                        row.next_attempt_at = Some(at);
+                    }
+                    r
                 }
             }
         };
