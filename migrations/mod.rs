@@ -15,6 +15,7 @@ mod m20261123_000002_trust_anchors;
 mod m20261123_000003_changes;
 mod m20261201_000001_users;
 mod m20261202_000001_federation;
+mod m20261203_000002_trust_bundles;
 
 /// Applies the migrations in order and records them in `seaql_migrations`.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_changes::Migration),
             Box::new(m20261201_000001_users::Migration),
             Box::new(m20261202_000001_federation::Migration),
+            Box::new(m20261203_000002_trust_bundles::Migration),
         ]
     }
 }

@@ -52,6 +52,15 @@ pub struct LdapLabels {
     pub code: u32,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BundleLabels {
+    /// The bundle's name (operators declare a handful).
+    pub bundle: String,
+    /// The refresh code: ok, not-found, timeout, unreachable, bad-format,
+    /// bad-signer, signature-mismatch.
+    pub code: &'static str,
+}
+
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,
@@ -66,6 +75,7 @@ pub struct Metrics {
     pub ldap_operations: Family<LdapLabels, Counter>,
     pub ldap_duration: Histogram,
     pub ldap_entries_returned: Counter,
+    pub bundle_refreshes: Family<BundleLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -88,6 +98,12 @@ impl Metrics {
         let ldap_operations = Family::<LdapLabels, Counter>::default();
         let ldap_duration = latency_histogram();
         let ldap_entries_returned = Counter::default();
+        let bundle_refreshes = Family::<BundleLabels, Counter>::default();
+        registry.register(
+            "bundle_refreshes",
+            "Trust bundle refreshes, by bundle and outcome",
+            bundle_refreshes.clone(),
+        );
         registry.register(
             "ldap_operations",
             "LDAP operations answered, by operation and result code",
@@ -156,6 +172,7 @@ impl Metrics {
             ldap_operations,
             ldap_duration,
             ldap_entries_returned,
+            bundle_refreshes,
         })
     }
 

@@ -7,6 +7,7 @@
 mod anchors;
 mod auth;
 mod bulk;
+mod bundles;
 mod certificates;
 mod entries;
 mod federation;
@@ -32,6 +33,7 @@ use crate::telemetry::Metrics;
 
 pub use auth::issue_token;
 pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
+pub use bundles::{BundleOptions, DEFAULT_BUNDLE_REFRESH, NewBundle, RefreshOutcome};
 pub use entries::EntryView;
 pub use federation::{
     AuditReport, ChildOptions, ChildStatus, ConsistencyJson, FederationOptions, FederationStatus,
@@ -173,6 +175,8 @@ struct Inner {
     wrote: watch::Sender<ChangeSeq>,
     /// Federation: publisher, pullers, grant cache.
     fed: federation::FedHub,
+    /// Trust bundles: fetch options, HTTP client, refreshes in flight.
+    bundles: bundles::BundleHub,
 }
 
 impl Directory {
@@ -215,6 +219,7 @@ impl Directory {
             trust_generation: watch::Sender::new(0),
             wrote: watch::Sender::new(ChangeSeq(0)),
             fed: federation::FedHub::new(),
+            bundles: bundles::BundleHub::default(),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;
