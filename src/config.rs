@@ -9,8 +9,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod bundles;
 mod federation;
 
+pub use bundles::{BundleConfig, BundlesConfig};
 pub use federation::{ChildConfig, FederationConfig};
 
 use figment::Figment;
@@ -36,6 +38,7 @@ pub struct Config {
     pub ldap: LdapConfig,
     pub dns: DnsConfig,
     pub federation: FederationConfig,
+    pub bundles: BundlesConfig,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             ldap: LdapConfig::default(),
             dns: DnsConfig::default(),
             federation: FederationConfig::default(),
+            bundles: BundlesConfig::default(),
         }
     }
 }
@@ -480,6 +484,7 @@ impl Config {
             ));
         }
         self.federation.check().map_err(ConfigError::Rule)?;
+        self.bundles.check().map_err(ConfigError::Rule)?;
         Ok(())
     }
 

@@ -154,6 +154,18 @@ impl Directory {
         Ok(())
     }
 
+    /// All bundles, for a node admin (front ends).
+    pub async fn list_bundles_as(&self, caller: &Caller) -> Result<Vec<TrustBundle>> {
+        self.require_node_admin(caller, "reading trust bundles")?;
+        self.list_bundles().await
+    }
+
+    /// One bundle, for a node admin (front ends).
+    pub async fn get_bundle_as(&self, caller: &Caller, name: &BundleName) -> Result<TrustBundle> {
+        self.require_node_admin(caller, "reading trust bundles")?;
+        self.get_bundle(name).await
+    }
+
     pub async fn list_bundles(&self) -> Result<Vec<TrustBundle>> {
         Ok(self.inner.store.list_bundles().await?)
     }
@@ -189,6 +201,9 @@ impl Directory {
             refresh,
             origin: BundleOrigin::Runtime,
         };
+        // Held from before the bundle exists, so that the scheduler does
+        // not start a second first refresh beside this one.
+        let _guard = InFlight::enter(self, &def.name);
         if !self.inner.store.put_bundle(&def).await? {
             return Err(CoreError::Conflict(format!(
                 "trust bundle {} was added meanwhile",
@@ -196,7 +211,7 @@ impl Directory {
             )));
         }
         info!(bundle = %def.name, source = %def.source, "trust bundle added");
-        self.refresh_one(&def.name).await
+        self.apply_refresh(&def.name).await
     }
 
     /// Removes a bundle; its anchors go out of force and certificates are
@@ -241,8 +256,24 @@ impl Directory {
         Ok(out)
     }
 
-    /// Fetches, checks and applies one bundle, recording the outcome.
+    fn refresh_running(&self, name: &BundleName) -> bool {
+        self.inner
+            .bundles
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .contains(name)
+    }
+
+    /// A refresh asked for by an operator: it runs even if the scheduler's
+    /// is under way, and keeps the scheduler from starting one meanwhile.
     async fn refresh_one(&self, name: &BundleName) -> Result<RefreshOutcome> {
+        let _guard = InFlight::enter(self, name);
+        self.apply_refresh(name).await
+    }
+
+    /// Fetches, checks and applies one bundle, recording the outcome.
+    async fn apply_refresh(&self, name: &BundleName) -> Result<RefreshOutcome> {
         let bundle = self.get_bundle(name).await?;
         let def = &bundle.definition;
         let result = self.fetch_and_read(def).await;
@@ -479,14 +510,7 @@ fn spawn_scheduler(directory: &Directory) {
                             continue;
                         }
                         let name = b.name().clone();
-                        if !directory
-                            .inner
-                            .bundles
-                            .in_flight
-                            .lock()
-                            .expect("in-flight lock")
-                            .insert(name.clone())
-                        {
+                        if directory.refresh_running(&name) {
                             continue;
                         }
                         tokio::spawn(refresh_task(Arc::downgrade(&directory.inner), name));
@@ -503,14 +527,45 @@ fn spawn_scheduler(directory: &Directory) {
 async fn refresh_task(weak: std::sync::Weak<Inner>, name: BundleName) {
     let Some(inner) = weak.upgrade() else { return };
     let directory = Directory { inner };
-    if let Err(e) = directory.refresh_one(&name).await {
+    let Some(_guard) = InFlight::enter(&directory, &name) else {
+        return;
+    };
+    if let Err(e) = directory.apply_refresh(&name).await {
         warn!(bundle = %name, error = %e, "trust bundle refresh could not be recorded");
     }
-    directory
-        .inner
-        .bundles
-        .in_flight
-        .lock()
-        .expect("in-flight lock")
-        .remove(&name);
+}
+
+/// Marks a bundle as being refreshed, until dropped.
+struct InFlight<'d> {
+    directory: &'d Directory,
+    name: BundleName,
+}
+
+impl<'d> InFlight<'d> {
+    /// `None` when a refresh of this bundle is already running.
+    fn enter(directory: &'d Directory, name: &BundleName) -> Option<Self> {
+        let fresh = directory
+            .inner
+            .bundles
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .insert(name.clone());
+        fresh.then(|| InFlight {
+            directory,
+            name: name.clone(),
+        })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.directory
+            .inner
+            .bundles
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .remove(&self.name);
+    }
 }

@@ -12,6 +12,7 @@
 //! `import_rate` is a benchmark, ignored by default:
 //! `cargo test --release --test integration import_rate -- --ignored --nocapture`.
 
+mod bundles;
 mod federation;
 mod fixtures;
 
@@ -33,6 +34,7 @@ use ccdir::error::ErrorKind;
 use ccdir::storage::{CertUpdate, StorageError, Store};
 
 use crate::support::{pg_url, with_database};
+use bundles::*;
 use federation::*;
 use fixtures::*;
 
@@ -78,6 +80,8 @@ battery!(
     anchors_round_trip,
     federation_apply_is_guarded_by_the_cursor,
     federation_publish_is_guarded_by_its_position,
+    bundles_round_trip_with_status,
+    bundle_anchors_are_replaced_atomically,
 );
 
 async fn on_sqlite<F, Fut>(test: F)
