@@ -223,8 +223,10 @@ impl<'a> SignerView<'a> {
     }
 }
 
-/// The contentType and messageDigest values of a signedAttrs element.
-fn read_attrs(attrs: Tlv<'_>) -> Result<(Option<&[u8]>, Option<&[u8]>), Asn1Error> {
+/// The contentType (OID contents) and messageDigest values of a signedAttrs element.
+type ContentTypeAndDigest<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn read_attrs(attrs: Tlv<'_>) -> Result<ContentTypeAndDigest<'_>, Asn1Error> {
     let mut content_type = None;
     let mut digest = None;
     let mut r = attrs.children();
