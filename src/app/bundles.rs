@@ -42,9 +42,23 @@ pub fn declared(config: &Config) -> anyhow::Result<Vec<BundleDefinition>> {
                 }
                 None => None,
             };
+            let name: crate::domain::BundleName = b
+                .name
+                .parse()
+                .with_context(|| format!("bundles.declared {:?}", b.name))?;
+            let source = match (&b.url, &b.file) {
+                (Some(url), None) => BundleSource::url(url)?,
+                (None, Some(file)) => {
+                    BundleSource::file(std::path::absolute(config.data_dir.join(file))?)?
+                }
+                _ => bail!(
+                    "bundles.declared {:?}: give exactly one of url and file",
+                    b.name
+                ),
+            };
             Ok(BundleDefinition {
-                name: b.name.parse()?,
-                source: b.source(&config.data_dir).map_err(anyhow::Error::msg)?,
+                name,
+                source,
                 signer,
                 refresh: Duration::from_secs(b.refresh_seconds),
                 origin: BundleOrigin::Config,
@@ -158,4 +172,47 @@ async fn add(
             },
         )
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BundleConfig;
+
+    fn config(b: BundleConfig) -> Config {
+        let mut c = Config {
+            data_dir: "/var/lib/ccdir".into(),
+            ..Config::default()
+        };
+        c.bundles.declared.push(b);
+        c
+    }
+
+    #[test]
+    fn declared_bundles_become_definitions() {
+        let b = BundleConfig {
+            name: "Local".into(),
+            url: None,
+            file: Some("bundles/local.p7b".into()),
+            signer: None,
+            refresh_seconds: 600,
+        };
+        let defs = declared(&config(b.clone())).unwrap();
+        assert_eq!(defs[0].name.as_str(), "local");
+        assert_eq!(
+            defs[0].source,
+            BundleSource::File("/var/lib/ccdir/bundles/local.p7b".into())
+        );
+        assert_eq!(defs[0].origin, BundleOrigin::Config);
+        let bad = BundleConfig {
+            name: "manual".into(),
+            ..b.clone()
+        };
+        assert!(declared(&config(bad)).is_err());
+        let missing_signer = BundleConfig {
+            signer: Some("/nonexistent/signer.pem".into()),
+            ..b
+        };
+        assert!(declared(&config(missing_signer)).is_err());
+    }
 }
