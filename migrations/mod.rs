@@ -16,6 +16,7 @@ mod m20261123_000003_changes;
 mod m20261201_000001_users;
 mod m20261202_000001_federation;
 mod m20261203_000001_policies;
+mod m20261203_000002_trust_bundles;
 
 /// Applies the migrations in order and records them in `seaql_migrations`.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_users::Migration),
             Box::new(m20261202_000001_federation::Migration),
             Box::new(m20261203_000001_policies::Migration),
+            Box::new(m20261203_000002_trust_bundles::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Assembles and starts everything: configuration, the node key, the
 //! directory and the front ends; and carries out each CLI command.
 
+mod bundles;
 mod federation;
 mod policy;
 
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => user(config, command).await,
         Command::Anchor(command) => anchor(config, command).await,
+        Command::Bundle(command) => bundles::command(config, command).await,
         Command::Import(args) => import(config, args).await,
         Command::Export(args) => export(config, args).await,
         Command::Reindex => reindex(config).await,
@@ -410,6 +412,10 @@ pub async fn start_with(
         .start_policies(policy_options(config))
         .await
         .context("starting the policy feeds")?;
+    directory
+        .start_bundles(bundles::options(config), bundles::declared(config)?)
+        .await
+        .context("starting trust bundles")?;
     let ldap = if config.ldap.enabled {
         Some(
             crate::ldap::start(directory.clone(), &config.ldap, &config.data_dir)

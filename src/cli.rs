@@ -1,6 +1,7 @@
 //! The command line: what a user can ask of `ccdir`, with help that
 //! explains. Each command hands over to [`crate::app`].
 
+mod bundles;
 mod federation;
 mod policy;
 
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{LogFormat, Overrides};
 use crate::formats::Format;
 
+pub use bundles::{BundleAddArgs, BundleCommand};
 pub use federation::{
     AddChildArgs, BenchFederationArgs, DelegateArgs, FederationCommand, InstallArgs, ResumeArgs,
     StatusArgs, VerifyArgs,
@@ -106,6 +108,11 @@ pub enum Command {
     /// it picks the change up within a second.
     #[command(subcommand)]
     Anchor(AnchorCommand),
+    /// Manage trust bundles: sets of anchors fetched from a URL or a file
+    /// (.p7b, or a signed .p7m) and refreshed on an interval. Safe while a
+    /// server runs on the same data.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Grant a child node the right to publish for domains: prints a signed
     /// delegation file for `ccdir federation install` on the child.
     Delegate(DelegateArgs),

@@ -9,9 +9,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod bundles;
 mod federation;
 mod policy;
 
+pub use bundles::{BundleConfig, BundlesConfig};
 pub use federation::{ChildConfig, FederationConfig};
 pub use policy::PolicyConfig;
 
@@ -39,6 +41,7 @@ pub struct Config {
     pub dns: DnsConfig,
     pub federation: FederationConfig,
     pub policy: PolicyConfig,
+    pub bundles: BundlesConfig,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             federation: FederationConfig::default(),
             policy: PolicyConfig::default(),
+            bundles: BundlesConfig::default(),
         }
     }
 }
@@ -491,6 +495,7 @@ impl Config {
             ));
         }
         self.federation.check().map_err(ConfigError::Rule)?;
+        self.bundles.check().map_err(ConfigError::Rule)?;
         Ok(())
     }
 

@@ -52,6 +52,15 @@ pub struct LdapLabels {
     pub code: u32,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BundleLabels {
+    /// The bundle's name (operators declare a handful).
+    pub bundle: String,
+    /// The refresh code: ok, not-found, timeout, unreachable, bad-format,
+    /// bad-signer, signature-mismatch.
+    pub code: &'static str,
+}
+
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,
@@ -72,6 +81,7 @@ pub struct Metrics {
     pub webhook_deliveries: Family<OutcomeLabels, Counter>,
     /// Server-sent event streams open now.
     pub sse_streams: Gauge,
+    pub bundle_refreshes: Family<BundleLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -111,6 +121,12 @@ impl Metrics {
             "sse_streams",
             "Server-sent event streams open",
             sse_streams.clone(),
+        );
+        let bundle_refreshes = Family::<BundleLabels, Counter>::default();
+        registry.register(
+            "bundle_refreshes",
+            "Trust bundle refreshes, by bundle and outcome",
+            bundle_refreshes.clone(),
         );
         registry.register(
             "ldap_operations",
@@ -183,6 +199,7 @@ impl Metrics {
             policy_events,
             webhook_deliveries,
             sse_streams,
+            bundle_refreshes,
         })
     }
 

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::core::{EntryView, GrantView, Provenance, SearchResults};
+use crate::core::{EntryView, GrantView, Provenance, RefreshOutcome, SearchResults};
 use crate::domain::{
     EntryCertificate, EntryInput, Identifier, Organisation, OrganisationInput, TrustAnchor,
+    TrustBundle,
 };
 
 /// Query parameters of `GET /api/v1/search`.
@@ -508,4 +509,119 @@ impl From<&TrustAnchor> for AnchorDto {
             pem: crate::domain::pem_certificate(&c.der),
         }
     }
+}
+
+/// A trust bundle: where it comes from and how its last refresh went.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "directtrust",
+    "source_kind": "url",
+    "source": "https://bundles.example.org/accredited.p7m",
+    "signer_pem": "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n",
+    "refresh_seconds": 86400,
+    "origin": "runtime",
+    "created_at": "2026-12-03T08:00:00Z",
+    "anchor_count": 2,
+    "last_refresh": {"code": "ok", "detail": "2 anchors from 2310 bytes, signed by CN=Bundle Signing", "at": "2026-12-03T08:00:01Z"},
+    "last_success_at": "2026-12-03T08:00:01Z"
+}))]
+pub struct BundleDto {
+    pub name: String,
+    /// `url` or `file`.
+    pub source_kind: &'static str,
+    /// The URL, or the file's path on the node.
+    pub source: String,
+    /// The certificate that must sign the bundle; absent: unsigned bundles are accepted.
+    pub signer_pem: Option<String>,
+    pub refresh_seconds: u64,
+    /// `config` (declared in the configuration file) or `runtime`.
+    pub origin: &'static str,
+    pub created_at: DateTime<Utc>,
+    /// Anchors in force from this bundle (those of the last success).
+    pub anchor_count: u64,
+    /// The last attempt; absent before the first.
+    pub last_refresh: Option<RefreshDto>,
+    /// When a refresh last succeeded.
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// How one refresh ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshDto {
+    /// `ok`, `not-found`, `timeout`, `unreachable`, `bad-format`,
+    /// `bad-signer` or `signature-mismatch`; stable, switch on it.
+    #[schema(example = "signature-mismatch")]
+    pub code: &'static str,
+    /// What was read, or what went wrong, for people.
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&TrustBundle> for BundleDto {
+    fn from(b: &TrustBundle) -> Self {
+        let d = &b.definition;
+        BundleDto {
+            name: d.name.to_string(),
+            source_kind: d.source.kind(),
+            source: d.source.location(),
+            signer_pem: d.signer.as_deref().map(crate::domain::pem_certificate),
+            refresh_seconds: d.refresh.as_secs(),
+            origin: d.origin.as_str(),
+            created_at: b.created_at,
+            anchor_count: b.anchor_count,
+            last_refresh: b.last_refresh.as_ref().map(|s| RefreshDto {
+                code: s.code.as_str(),
+                detail: s.detail.clone(),
+                at: s.at,
+            }),
+            last_success_at: b.last_success_at,
+        }
+    }
+}
+
+/// A bundle after a refresh (or after being added, which refreshes it).
+/// A failed refresh is reported here, not as an error: the bundle's
+/// `last_refresh.code` says what failed, and its earlier anchors stay.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BundleRefreshDto {
+    pub bundle: BundleDto,
+    /// Whether this refresh succeeded (`last_refresh.code` is `ok`).
+    pub ok: bool,
+    /// Anchors that came into force and went out of force.
+    pub added: usize,
+    pub removed: usize,
+}
+
+impl From<&RefreshOutcome> for BundleRefreshDto {
+    fn from(o: &RefreshOutcome) -> Self {
+        BundleRefreshDto {
+            bundle: BundleDto::from(&o.bundle),
+            ok: o.ok(),
+            added: o.added,
+            removed: o.removed,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/bundles`: `url` or `file`, not both.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "directtrust",
+    "url": "https://bundles.example.org/accredited.p7m",
+    "signer_pem": "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n",
+    "refresh_seconds": 86400
+}))]
+pub struct NewBundleBody {
+    /// a-z, 0-9, '.', '_', '-'; at most 64.
+    pub name: String,
+    /// Fetch the bundle from this http:// or https:// URL.
+    pub url: Option<String>,
+    /// Or read it from this absolute path on the node.
+    pub file: Option<String>,
+    /// The certificate (PEM) that must sign the bundle, which must then be
+    /// a CMS-signed `.p7m` signed by it or by a certificate it issued.
+    pub signer_pem: Option<String>,
+    /// How often to fetch it again (at least 60; default 86400).
+    pub refresh_seconds: Option<u64>,
 }

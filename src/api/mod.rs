@@ -6,6 +6,7 @@
 
 mod anchors;
 mod auth;
+mod bundles;
 mod certificates;
 mod dto;
 mod entries;
@@ -54,6 +55,7 @@ pub use problem::{ApiError, PROBLEM_JSON, Problem};
         (name = "certificates", description = "Certificates of an entry, as JSON, PEM, DER or PKCS#7"),
         (name = "organisations", description = "Organisations and their domains"),
         (name = "anchors", description = "Trust anchors the node judges certificates against"),
+        (name = "bundles", description = "Trust bundles: anchor sets fetched from a URL or file and refreshed on an interval"),
         (name = "users", description = "Users of an organisation, who bind over LDAP"),
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "federation", description = "This node's signed publication log: head, pages, Merkle proofs, notify"),
@@ -101,6 +103,11 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(anchors::get_anchor)
         .service(anchors::add_anchors)
         .service(anchors::delete_anchor)
+        .service(bundles::list_bundles)
+        .service(bundles::add_bundle)
+        .service(bundles::get_bundle)
+        .service(bundles::refresh_bundle)
+        .service(bundles::delete_bundle)
         .service(users::list_users)
         .service(users::put_user)
         .service(users::delete_user)

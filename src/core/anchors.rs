@@ -13,16 +13,42 @@ use crate::pki::{self, TrustStore};
 const REEVALUATE_PAGE: u64 = 1000;
 
 impl Directory {
+    /// Every anchor in force: those added by hand, then those of trust
+    /// bundles (`source` `bundle:<name>`; one CA in several bundles is
+    /// listed once per bundle).
     pub async fn list_anchors(&self) -> Result<Vec<TrustAnchor>> {
-        Ok(self.inner.store.list_anchors().await?)
+        let mut all = self.inner.store.list_anchors().await?;
+        all.extend(
+            self.inner
+                .store
+                .list_bundle_anchors()
+                .await?
+                .into_iter()
+                .map(|(_, a)| a),
+        );
+        Ok(all)
     }
 
+    /// The anchor with this fingerprint: the one added by hand, else the
+    /// first bundle's.
     pub async fn get_anchor(&self, fingerprint: &Fingerprint) -> Result<TrustAnchor> {
-        self.inner
-            .store
-            .get_anchor(fingerprint)
+        if let Some(a) = self.inner.store.get_anchor(fingerprint).await? {
+            return Ok(a);
+        }
+        self.bundle_anchor(fingerprint)
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("trust anchor {fingerprint}")))
+    }
+
+    async fn bundle_anchor(&self, fingerprint: &Fingerprint) -> Result<Option<TrustAnchor>> {
+        Ok(self
+            .inner
+            .store
+            .list_bundle_anchors()
+            .await?
+            .into_iter()
+            .map(|(_, a)| a)
+            .find(|a| a.certificate.fingerprint == *fingerprint))
     }
 
     /// Adds the certificates in `material` (PEM, DER or .p7b bundle) as
@@ -58,27 +84,35 @@ impl Directory {
         fingerprint: &Fingerprint,
     ) -> Result<ChangeSeq> {
         self.require_node_admin(caller, "changing trust anchors")?;
-        let seq = self
-            .inner
-            .store
-            .delete_anchor(fingerprint)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("trust anchor {fingerprint}")))?;
+        let Some(seq) = self.inner.store.delete_anchor(fingerprint).await? else {
+            return Err(match self.bundle_anchor(fingerprint).await? {
+                Some(a) => CoreError::Conflict(format!(
+                    "trust anchor {fingerprint} comes from {}; remove or change the bundle instead",
+                    a.source
+                )),
+                None => CoreError::NotFound(format!("trust anchor {fingerprint}")),
+            });
+        };
         self.written(seq);
         self.anchors_changed().await?;
         Ok(seq)
     }
 
     pub(crate) async fn reload_trust_store(&self) -> Result<Arc<TrustStore>> {
-        let anchors = self.inner.store.list_anchors().await?;
-        let certs: Vec<_> = anchors.into_iter().map(|a| a.certificate).collect();
+        // Hand-made and bundle anchors alike; the store drops duplicates.
+        let certs: Vec<_> = self
+            .list_anchors()
+            .await?
+            .into_iter()
+            .map(|a| a.certificate)
+            .collect();
         let store = Arc::new(TrustStore::new(&certs));
         *self.inner.trust.write().expect("trust lock") = store.clone();
         Ok(store)
     }
 
     /// Rebuilds the trust store and re-judges all certificates in the background.
-    async fn anchors_changed(&self) -> Result<()> {
+    pub(super) async fn anchors_changed(&self) -> Result<()> {
         self.reload_trust_store().await?;
         let this = self.clone();
         tokio::spawn(async move {

@@ -7,6 +7,7 @@
 mod anchors;
 mod auth;
 mod bulk;
+mod bundles;
 mod certificates;
 mod entries;
 mod federation;
@@ -33,6 +34,7 @@ use crate::telemetry::Metrics;
 
 pub use auth::issue_token;
 pub use bulk::{ExportItem, ImportOptions, ImportProgress, ImportReport, RejectedRow};
+pub use bundles::{BundleOptions, DEFAULT_BUNDLE_REFRESH, NewBundle, RefreshOutcome};
 pub use entries::EntryView;
 pub use federation::{
     AuditReport, ChildOptions, ChildStatus, ConsistencyJson, FederationOptions, FederationStatus,
@@ -186,6 +188,8 @@ struct Inner {
     fed: federation::FedHub,
     /// Policies: the view for DNS and the feeds, webhook deliveries.
     policies: policies::PolicyHub,
+    /// Trust bundles: fetch options, HTTP client, refreshes in flight.
+    bundles: bundles::BundleHub,
 }
 
 impl Directory {
@@ -229,6 +233,7 @@ impl Directory {
             wrote: watch::Sender::new(ChangeSeq(0)),
             fed: federation::FedHub::new(),
             policies: policies::PolicyHub::default(),
+            bundles: bundles::BundleHub::default(),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;

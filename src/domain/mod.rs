@@ -4,6 +4,7 @@
 //! other module speaks in these types.
 
 mod address;
+mod bundle;
 mod caller;
 mod certificate;
 mod change;
@@ -17,6 +18,10 @@ mod tree;
 mod user;
 
 pub use address::{Address, DirectoryAddress, DomainName};
+pub use bundle::{
+    BundleDefinition, BundleName, BundleOrigin, BundleSource, MAX_BUNDLE_NAME, MIN_BUNDLE_REFRESH,
+    RefreshCode, RefreshStatus, TrustBundle,
+};
 pub use caller::{Caller, VisibilityScope};
 pub use certificate::{
     Assurance, Binding, Certificate, EntryCertificate, Fingerprint, KeyUsage, TrustAnchor,

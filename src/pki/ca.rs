@@ -665,6 +665,68 @@ impl CertAuthority {
     pub fn key_type(&self) -> KeyType {
         self.key.key_type()
     }
+
+    /// Signs `content` as an opaque CMS SignedData (`.p7m`, DER): eContent
+    /// id-data holding `content`, this CA's certificate in `certificates`,
+    /// one SignerInfo (issuer and serial, contentType and messageDigest
+    /// attributes, SHA-256; SHA-384 for P-384 and SHA-512 for Ed25519
+    /// keys). How a publisher signs a trust bundle; made with the `cms`
+    /// crate's builder.
+    pub fn sign_cms<R: rand::CryptoRng + ?Sized>(
+        &self,
+        content: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, PkiError> {
+        use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
+        use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+        use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier};
+
+        let cert = x509_cert::Certificate::from_der(&self.cert_der).map_err(PkiError::internal)?;
+        let econtent = der::Any::new(der::Tag::OctetString, content).map_err(PkiError::internal)?;
+        let eci = EncapsulatedContentInfo {
+            econtent_type: const_oid::db::rfc5911::ID_DATA,
+            econtent: Some(econtent),
+        };
+        let digest = x509_cert::spki::AlgorithmIdentifierOwned {
+            oid: match self.key.key_type() {
+                KeyType::EcdsaP384 => rfc5912::ID_SHA_384,
+                KeyType::Ed25519 => rfc5912::ID_SHA_512,
+                _ => rfc5912::ID_SHA_256,
+            },
+            parameters: None,
+        };
+        let tbs = cert.tbs_certificate();
+        let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        });
+        let signer =
+            SignerInfoBuilder::new(sid, digest.clone(), &eci, None).map_err(PkiError::internal)?;
+        let mut builder = SignedDataBuilder::new(&eci);
+        builder
+            .add_digest_algorithm(digest)
+            .map_err(PkiError::internal)?
+            .add_certificate(CertificateChoices::Certificate(cert.clone()))
+            .map_err(PkiError::internal)?;
+        match &self.key.0 {
+            KeyInner::Rsa(k) => builder.add_signer_info_with_rng::<_, rsa::pkcs1v15::Signature, _>(
+                signer,
+                k.as_ref(),
+                &mut Bridge(rng),
+            ),
+            KeyInner::P256(k) => builder.add_signer_info::<_, p256::ecdsa::DerSignature>(signer, k),
+            KeyInner::P384(k) => builder.add_signer_info::<_, p384::ecdsa::DerSignature>(signer, k),
+            KeyInner::Ed25519(k) => {
+                builder.add_signer_info::<_, ed25519_dalek::Signature>(signer, k)
+            }
+        }
+        .map_err(PkiError::internal)?;
+        builder
+            .build()
+            .map_err(PkiError::internal)?
+            .to_der()
+            .map_err(PkiError::internal)
+    }
 }
 
 #[cfg(test)]

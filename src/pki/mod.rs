@@ -9,6 +9,7 @@
 //! | `bind.rs` | [`bind`]: does a certificate belong to an address or domain entry |
 //! | `chain.rs` | [`TrustStore`]: path building and signature checks to the anchors |
 //! | `pkcs7.rs`, `pem.rs` | [`certs_only_pkcs7`], [`to_pem`] and their readers |
+//! | `bundle.rs`, `signed.rs` | [`read_bundle`]: trust bundles, plain or CMS-signed, and the SignedData check |
 //! | `assurance.rs` | policy OIDs → [`Assurance`](crate::domain::Assurance) |
 //! | `ca.rs` | [`ca::CertAuthority`] for demo data, tests and benchmarks |
 //! | `node_key.rs` | [`NodeKey`]: the node's Ed25519 identity, [`verify_ed25519`] |
@@ -24,6 +25,7 @@ mod assurance;
 #[cfg(test)]
 mod bench;
 mod bind;
+mod bundle;
 pub mod ca;
 mod chain;
 mod error;
@@ -35,6 +37,7 @@ mod parse;
 mod pem;
 mod pkcs7;
 mod rng;
+mod signed;
 #[cfg(test)]
 mod testkit;
 pub mod token;
@@ -43,6 +46,9 @@ mod view;
 
 pub use assurance::{assurance_of_policies, assurance_of_policy};
 pub use bind::bind;
+pub use bundle::{
+    BundleContents, BundleError, MAX_BUNDLE_BYTES, read_bundle, read_signer_certificate,
+};
 pub use chain::{MAX_PATH_LEN, TrustStore};
 pub use error::PkiError;
 pub use node_key::{NodeKey, permissions_too_open, verify_ed25519};

@@ -666,3 +666,150 @@ fn v1_root_is_an_anchor_but_not_an_intermediate() {
     assert_eq!(v.status, TrustStatus::Untrusted, "{v:?}");
     assert_eq!(v.reason, "CN=V1 Root is not a CA");
 }
+
+/// Trust bundles: a `.p7b` made by `openssl crl2pkcs7`, signed by `openssl
+/// cms -sign` (DER and streamed BER) and `openssl smime -sign` (PEM), reads
+/// here with the signer checked; a tampered one is a signature mismatch;
+/// and a `.p7m` made here verifies with `openssl cms -verify`.
+#[test]
+fn openssl_signed_bundles_read_here_and_ours_verify_there() {
+    if !enabled() {
+        return;
+    }
+    use super::bundle::{BundleError, read_bundle};
+    use super::ca::CertAuthority;
+    use super::testkit::{ca_spec, rng};
+
+    for (i, kt) in [KeyType::EcdsaP256, KeyType::Rsa2048]
+        .into_iter()
+        .enumerate()
+    {
+        let osl = Osl::new();
+        let mut r = rng(700 + i as u64);
+        let root = CertAuthority::new_root(&ca_spec("Bundle Root", kt), &mut r).unwrap();
+        let signing = root
+            .issue_intermediate(&ca_spec("Bundle Signing", kt), &mut r)
+            .unwrap();
+        let carried = pki(KeyType::EcdsaP256, 710 + i as u64);
+        let anchors = [carried.root_cert.clone(), carried.inter_cert.clone()];
+        osl.write(
+            "anchors.pem",
+            to_pem("CERTIFICATE", &[&anchors[0].der, &anchors[1].der]).as_bytes(),
+        );
+        osl.write(
+            "root.pem",
+            to_pem("CERTIFICATE", &[root.cert_der()]).as_bytes(),
+        );
+        osl.write(
+            "signer.pem",
+            to_pem("CERTIFICATE", &[signing.cert_der()]).as_bytes(),
+        );
+        osl.write("signer.key", signing.key_pem().unwrap().as_bytes());
+        osl.run(&[
+            "crl2pkcs7",
+            "-nocrl",
+            "-certfile",
+            "anchors.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "bundle.p7b",
+        ]);
+        let sign = |extra: &[&str], out: &str| {
+            let mut args = vec![
+                "cms",
+                "-sign",
+                "-nodetach",
+                "-binary",
+                "-in",
+                "bundle.p7b",
+                "-signer",
+                "signer.pem",
+                "-inkey",
+                "signer.key",
+                "-md",
+                "sha256",
+                "-out",
+                out,
+            ];
+            args.extend_from_slice(extra);
+            osl.run(&args);
+        };
+        sign(&["-outform", "DER"], "bundle.p7m");
+        sign(&["-outform", "DER", "-stream"], "stream.p7m");
+        osl.run(&[
+            "smime",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-in",
+            "bundle.p7b",
+            "-signer",
+            "signer.pem",
+            "-inkey",
+            "signer.key",
+            "-outform",
+            "PEM",
+            "-out",
+            "smime.pem",
+        ]);
+        let want: Vec<Fingerprint> = anchors.iter().map(|c| c.fingerprint).collect();
+        let signer = root.certificate().unwrap();
+        let p7b = osl.read("bundle.p7b");
+        let unsigned = super::bundle::read_bundle(&p7b, None, now()).unwrap();
+        assert_eq!(
+            unsigned
+                .certificates
+                .iter()
+                .map(|c| c.fingerprint)
+                .collect::<Vec<_>>(),
+            want
+        );
+        for file in ["bundle.p7m", "stream.p7m", "smime.pem"] {
+            let bytes = osl.read(file);
+            let got = read_bundle(&bytes, Some(&signer), now())
+                .unwrap_or_else(|e| panic!("{kt:?} {file}: {e}"));
+            let fps: Vec<Fingerprint> = got.certificates.iter().map(|c| c.fingerprint).collect();
+            assert_eq!(fps, want, "{kt:?} {file}");
+        }
+        // One bit of the content changed: the digest no longer matches.
+        let mut tampered = osl.read("bundle.p7m");
+        let at = tampered
+            .windows(anchors[1].der.len())
+            .position(|w| w == anchors[1].der.as_slice())
+            .unwrap()
+            + 50;
+        tampered[at] ^= 0x04;
+        assert!(
+            matches!(
+                read_bundle(&tampered, Some(&signer), now()),
+                Err(BundleError::SignatureMismatch(_))
+            ),
+            "{kt:?}"
+        );
+
+        // Ours, checked by OpenSSL.
+        let ours = signing.sign_cms(&p7b, &mut r).unwrap();
+        osl.write("ours.p7m", &ours);
+        // The test CAs are valid from 2029: verify as of the tests' "now".
+        let at = now().timestamp().to_string();
+        osl.run(&[
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-in",
+            "ours.p7m",
+            "-CAfile",
+            "root.pem",
+            "-purpose",
+            "any",
+            "-attime",
+            &at,
+            "-binary",
+            "-out",
+            "content.p7b",
+        ]);
+        assert_eq!(osl.read("content.p7b"), p7b, "{kt:?}");
+    }
+}

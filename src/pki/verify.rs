@@ -409,6 +409,42 @@ pub(crate) fn verify_signature(
     rustcrypto_verify(scheme, key, msg, sig)
 }
 
+/// The digest a CMS `digestAlgorithm` (OID contents octets) names, over `msg`.
+pub(crate) fn digest_by_oid(oid: &[u8], msg: &[u8]) -> Result<Vec<u8>, String> {
+    let oid = ObjectIdentifier::from_bytes(oid).map_err(|_| "malformed digest algorithm OID")?;
+    let hash = Hash::from_oid(oid).ok_or_else(|| format!("unsupported digest algorithm {oid}"))?;
+    Ok(hash.digest(msg))
+}
+
+/// Verifies a CMS SignerInfo signature (RFC 5652 §5.4). Besides the
+/// signature algorithms certificates use, `sig_alg` may name only the key
+/// (`rsaEncryption`, `id-ecPublicKey`), as OpenSSL writes it; the hash is then
+/// the SignerInfo's `digestAlgorithm` (`digest_oid`).
+pub(crate) fn verify_cms_signature(
+    key: &VerifyKey,
+    sig_alg: &AlgId<'_>,
+    digest_oid: &[u8],
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), String> {
+    let oid = ObjectIdentifier::from_bytes(sig_alg.oid).map_err(|_| "malformed signature OID")?;
+    let scheme = if oid == rfc5912::RSA_ENCRYPTION || oid == rfc5912::ID_EC_PUBLIC_KEY {
+        let d = ObjectIdentifier::from_bytes(digest_oid).map_err(|_| "malformed digest OID")?;
+        let hash = Hash::from_oid(d).ok_or_else(|| format!("unsupported digest algorithm {d}"))?;
+        if oid == rfc5912::RSA_ENCRYPTION {
+            Scheme::RsaPkcs1(hash)
+        } else {
+            Scheme::Ecdsa(hash)
+        }
+    } else {
+        scheme_of(sig_alg)?
+    };
+    if ring_verify(scheme, key, msg, sig) == Some(true) {
+        return Ok(());
+    }
+    rustcrypto_verify(scheme, key, msg, sig)
+}
+
 /// `Some(valid)` when ring implements this combination, else `None`.
 fn ring_verify(scheme: Scheme, key: &VerifyKey, msg: &[u8], sig: &[u8]) -> Option<bool> {
     let (alg, bytes) = ring_fast_path(scheme, key)?;

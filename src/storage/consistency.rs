@@ -5,7 +5,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-use super::entity::{certificate, change, entry, organisation};
+use super::entity::{bundle, bundle_anchor, certificate, change, entry, organisation};
 use super::{StorageError, Store};
 use crate::domain::ChangeKind;
 
@@ -15,6 +15,8 @@ impl Store {
     ///
     /// * every certificate belongs to an existing entry;
     /// * every entry's organisation exists;
+    /// * every bundle anchor's bundle exists, and each bundle's anchor count
+    ///   is the number of its anchors;
     /// * no entry's `change_seq` and no change is beyond the head;
     /// * every entry's `change_seq` is an `entry-upserted` change of its key
     ///   (changes are never pruned, so this holds).
@@ -52,6 +54,33 @@ impl Store {
             .await?;
         if homeless > 0 {
             problems.push(format!("{homeless} entries of a missing organisation"));
+        }
+
+        let stray = bundle_anchor::Entity::find()
+            .filter(
+                bundle_anchor::Column::Bundle.not_in_subquery(
+                    Query::select()
+                        .column(bundle::Column::Name)
+                        .from(bundle::Entity)
+                        .to_owned(),
+                ),
+            )
+            .count(&tx)
+            .await?;
+        if stray > 0 {
+            problems.push(format!("{stray} bundle anchors without a bundle"));
+        }
+        for b in bundle::Entity::find().all(&tx).await? {
+            let n = bundle_anchor::Entity::find()
+                .filter(bundle_anchor::Column::Bundle.eq(b.name.as_str()))
+                .count(&tx)
+                .await?;
+            if n as i64 != b.anchor_count {
+                problems.push(format!(
+                    "bundle {} counts {} anchors but has {n}",
+                    b.name, b.anchor_count
+                ));
+            }
         }
 
         let ahead = entry::Entity::find()

@@ -17,10 +17,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StorageError;
-use super::entity::{anchor, certificate, entry, organisation};
+use super::entity::{anchor, bundle, bundle_anchor, certificate, entry, organisation};
 use crate::domain::{
-    Certificate, DirectoryAddress, DomainName, Entry, EntryCertificate, Fingerprint, NodeId, OrgId,
-    Organisation, TrustAnchor, TrustVerdict,
+    BundleDefinition, BundleName, BundleSource, Certificate, DirectoryAddress, DomainName, Entry,
+    EntryCertificate, Fingerprint, NodeId, OrgId, Organisation, RefreshStatus, TrustAnchor,
+    TrustBundle, TrustVerdict,
 };
 
 type Result<T> = std::result::Result<T, StorageError>;
@@ -405,5 +406,97 @@ pub fn anchor_from_row(m: anchor::Model) -> Result<TrustAnchor> {
         certificate,
         source: m.source,
         added_at: m.added_at,
+    })
+}
+
+// ----------------------------------------------------------------- bundles
+
+/// Every column of `bundle_anchors`.
+pub const BUNDLE_ANCHOR_COLUMNS: [bundle_anchor::Column; 17] = {
+    use bundle_anchor::Column as C;
+    [
+        C::Bundle,
+        C::Fingerprint,
+        C::Der,
+        C::Subject,
+        C::Issuer,
+        C::Serial,
+        C::NotBefore,
+        C::NotAfter,
+        C::EmailAddresses,
+        C::DnsNames,
+        C::KeyUsage,
+        C::ExtendedKeyUsage,
+        C::Policies,
+        C::Assurance,
+        C::KeyAlgorithm,
+        C::IsCa,
+        C::AddedAt,
+    ]
+};
+
+pub fn bundle_anchor_values(
+    bundle: &BundleName,
+    c: &Certificate,
+    added_at: DateTime<Utc>,
+) -> Vec<Expr> {
+    let mut v = Vec::with_capacity(BUNDLE_ANCHOR_COLUMNS.len());
+    v.push(bundle.as_str().into());
+    v.extend(certificate_values(c));
+    v.push(ts(added_at).into());
+    v
+}
+
+pub fn bundle_anchor_from_row(m: bundle_anchor::Model) -> Result<(BundleName, TrustAnchor)> {
+    let name: BundleName = parse("bundle name", &m.bundle)?;
+    let certificate = CertificateRow {
+        fingerprint: m.fingerprint,
+        der: m.der,
+        subject: m.subject,
+        issuer: m.issuer,
+        serial: m.serial,
+        not_before: m.not_before,
+        not_after: m.not_after,
+        email_addresses: m.email_addresses,
+        dns_names: m.dns_names,
+        key_usage: m.key_usage,
+        extended_key_usage: m.extended_key_usage,
+        policies: m.policies,
+        assurance: m.assurance,
+        key_algorithm: m.key_algorithm,
+        is_ca: m.is_ca,
+    }
+    .into_domain()?;
+    let anchor = TrustAnchor {
+        certificate,
+        source: name.anchor_source(),
+        added_at: m.added_at,
+    };
+    Ok((name, anchor))
+}
+
+pub fn bundle_from_row(m: bundle::Model) -> Result<TrustBundle> {
+    let source = BundleSource::from_parts(&m.source_kind, &m.source)
+        .map_err(|e| StorageError::corrupt("bundle source", e))?;
+    let last_refresh = match (m.last_code, m.last_attempt_at) {
+        (Some(code), Some(at)) => Some(RefreshStatus {
+            code: parse("bundle refresh code", &code)?,
+            detail: m.last_detail.unwrap_or_default(),
+            at,
+        }),
+        _ => None,
+    };
+    Ok(TrustBundle {
+        definition: BundleDefinition {
+            name: parse("bundle name", &m.name)?,
+            source,
+            signer: m.signer,
+            refresh: std::time::Duration::from_secs(to_u64("bundle refresh", m.refresh_seconds)?),
+            origin: parse("bundle origin", &m.origin)?,
+        },
+        created_at: m.created_at,
+        last_refresh,
+        last_success_at: m.last_success_at,
+        anchor_count: to_u64("bundle anchor count", m.anchor_count)?,
     })
 }

@@ -12,12 +12,13 @@
 //! [`Store::changes_since`].
 //!
 //! Layout: one file per resource (`organisations`, `entries`, `import`,
-//! `anchors`, `trust`, `changes`, `scan`, and `federation/` for the
+//! `anchors`, `bundles`, `trust`, `changes`, `scan`, and `federation/` for the
 //! federation tables), `seq` for write transactions,
 //! `convert` for rows ⇄ domain, `entity/` for the sea-orm entities and
 //! `consistency` for the self-check.
 
 mod anchors;
+mod bundles;
 mod changes;
 mod consistency;
 mod convert;
@@ -50,6 +51,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::domain::{ChangeSeq, Clock, EntryCertificate, SystemClock};
 
+pub use bundles::BundleApplied;
 pub use error::{DbError, StorageError};
 pub use federation::{
     ApplyItem, ApplyOutcome, ApplyPage, AuthorRow, Digest, Effect, GrantRow, LogAppend, LogEntry,

@@ -2,6 +2,7 @@
 //! suite, so the crate and its dependencies are linked once.
 
 mod api;
+mod bundles;
 mod cli;
 mod dns;
 mod dns_tools;

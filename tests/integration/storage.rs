@@ -12,6 +12,7 @@
 //! `import_rate` is a benchmark, ignored by default:
 //! `cargo test --release --test integration import_rate -- --ignored --nocapture`.
 
+mod bundles;
 mod federation;
 mod fixtures;
 mod policies;
@@ -34,6 +35,7 @@ use ccdir::error::ErrorKind;
 use ccdir::storage::{CertUpdate, StorageError, Store};
 
 use crate::support::{pg_url, with_database};
+use bundles::*;
 use federation::*;
 use fixtures::*;
 use policies::*;
@@ -83,6 +85,8 @@ battery!(
     policy_events_follow_the_chain_all_or_nothing,
     racing_submissions_never_share_a_version,
     webhook_cursors_and_dead_letters_round_trip,
+    bundles_round_trip_with_status,
+    bundle_anchors_are_replaced_atomically,
 );
 
 async fn on_sqlite<F, Fut>(test: F)

@@ -3,6 +3,8 @@
 //! Conversions to and from domain types live in `super::convert`.
 
 pub mod anchor;
+pub mod bundle;
+pub mod bundle_anchor;
 pub mod certificate;
 pub mod change;
 pub mod counter;
