@@ -554,7 +554,9 @@ impl Drop for StreamState {
 }
 
 fn sse_frame(e: &FeedEvent, mode: IdMode) -> String {
-    let data = serde_json::to_string(&PolicyEventDto::from(e)).unwrap_or_default();
+    // The core's JSON of the event has the shape of `PolicyEventDto`
+    // (a test checks); made once, not once per stream.
+    let data = e.json();
     match (mode, e.applied) {
         (IdMode::Version, false) => format!("event: equivocation\ndata: {data}\n\n"),
         (IdMode::Version, true) => {

@@ -60,7 +60,7 @@ pub use federation::{
 };
 pub use fts5::{Fts5Baseline, Fts5Row};
 pub use policies::{
-    DeadLetterRow, PolicyEventRow, PolicyOutcome, PolicyRow, PolicyWrite, WebhookRow,
+    DeadLetterRow, PolicyEventRow, PolicyOutcome, PolicyRow, PolicyWrite, WebhookRow, WebhookWrite,
     count_outcomes,
 };
 pub use scan::MAX_PAGE;

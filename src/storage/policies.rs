@@ -103,6 +103,27 @@ pub struct WebhookRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// What one delivery attempt changes in its subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookWrite {
+    /// The event at `seq` was delivered: the cursor moves to it.
+    Delivered { id: u64, seq: u64 },
+    /// A try failed: how many so far, when to try again, why.
+    Failed {
+        id: u64,
+        attempts: u32,
+        next_at: DateTime<Utc>,
+        error: String,
+    },
+    /// Given up on the event at `seq`: a dead letter, and the cursor moves on.
+    DeadLetter {
+        id: u64,
+        seq: u64,
+        attempts: u32,
+        error: String,
+    },
+}
+
 /// An event a webhook gave up on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterRow {
@@ -816,46 +837,16 @@ impl Store {
         seq: u64,
         dead: Option<(u32, &str)>,
     ) -> Result<()> {
-        let w = WriteTx::begin(self).await?;
-        let id = to_i64("id", id)?;
-        let mut q = Query::update();
-        q.table(PolicyWebhooks::Table)
-            .value(PolicyWebhooks::Cursor, to_i64("seq", seq)?)
-            .value(PolicyWebhooks::Attempts, 0i32)
-            .value(PolicyWebhooks::NextAttemptAt, None::<DateTime<Utc>>)
-            .and_where(Expr::col(PolicyWebhooks::Id).eq(id));
-        match dead {
-            None => {
-                q.value(
-                    PolicyWebhooks::Delivered,
-                    Expr::col(PolicyWebhooks::Delivered).add(1),
-                )
-                .value(PolicyWebhooks::LastError, None::<String>);
-            }
-            Some((attempts, error)) => {
-                let insert = Query::insert()
-                    .into_table(PolicyDeadLetters::Table)
-                    .columns([
-                        PolicyDeadLetters::WebhookId,
-                        PolicyDeadLetters::EventSeq,
-                        PolicyDeadLetters::Attempts,
-                        PolicyDeadLetters::LastError,
-                        PolicyDeadLetters::At,
-                    ])
-                    .values_panic([
-                        id.into(),
-                        to_i64("seq", seq)?.into(),
-                        (attempts as i32).into(),
-                        error.into(),
-                        w.now().into(),
-                    ])
-                    .to_owned();
-                w.conn().execute(&insert).await?;
-            }
-        }
-        w.conn().execute(&q).await?;
-        w.commit().await?;
-        Ok(())
+        let op = match dead {
+            None => WebhookWrite::Delivered { id, seq },
+            Some((attempts, error)) => WebhookWrite::DeadLetter {
+                id,
+                seq,
+                attempts,
+                error: error.to_owned(),
+            },
+        };
+        self.webhook_apply(&[op]).await
     }
 
     /// A delivery failed: how many tries so far, when to try again, why.
@@ -866,15 +857,82 @@ impl Store {
         next_at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
+        self.webhook_apply(&[WebhookWrite::Failed {
+            id,
+            attempts,
+            next_at,
+            error: error.to_owned(),
+        }])
+        .await
+    }
+
+    /// Records what deliveries did, in order, in ONE transaction (the
+    /// delivery tasks hand their outcomes to one writer, which batches
+    /// them: a write per delivery would make SQLite the bound).
+    pub async fn webhook_apply(&self, ops: &[WebhookWrite]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
         let w = WriteTx::begin(self).await?;
-        let q = Query::update()
-            .table(PolicyWebhooks::Table)
-            .value(PolicyWebhooks::Attempts, attempts as i32)
-            .value(PolicyWebhooks::NextAttemptAt, super::convert::ts(next_at))
-            .value(PolicyWebhooks::LastError, error)
-            .and_where(Expr::col(PolicyWebhooks::Id).eq(to_i64("id", id)?))
-            .to_owned();
-        w.conn().execute(&q).await?;
+        for op in ops {
+            let mut q = Query::update();
+            q.table(PolicyWebhooks::Table);
+            let id = match op {
+                WebhookWrite::Delivered { id, seq } => {
+                    q.value(PolicyWebhooks::Cursor, to_i64("seq", *seq)?)
+                        .value(PolicyWebhooks::Attempts, 0i32)
+                        .value(PolicyWebhooks::NextAttemptAt, None::<DateTime<Utc>>)
+                        .value(PolicyWebhooks::LastError, None::<String>)
+                        .value(
+                            PolicyWebhooks::Delivered,
+                            Expr::col(PolicyWebhooks::Delivered).add(1),
+                        );
+                    *id
+                }
+                WebhookWrite::Failed {
+                    id,
+                    attempts,
+                    next_at,
+                    error,
+                } => {
+                    q.value(PolicyWebhooks::Attempts, *attempts as i32)
+                        .value(PolicyWebhooks::NextAttemptAt, super::convert::ts(*next_at))
+                        .value(PolicyWebhooks::LastError, error.as_str());
+                    *id
+                }
+                WebhookWrite::DeadLetter {
+                    id,
+                    seq,
+                    attempts,
+                    error,
+                } => {
+                    let insert = Query::insert()
+                        .into_table(PolicyDeadLetters::Table)
+                        .columns([
+                            PolicyDeadLetters::WebhookId,
+                            PolicyDeadLetters::EventSeq,
+                            PolicyDeadLetters::Attempts,
+                            PolicyDeadLetters::LastError,
+                            PolicyDeadLetters::At,
+                        ])
+                        .values_panic([
+                            to_i64("id", *id)?.into(),
+                            to_i64("seq", *seq)?.into(),
+                            (*attempts as i32).into(),
+                            error.as_str().into(),
+                            w.now().into(),
+                        ])
+                        .to_owned();
+                    w.conn().execute(&insert).await?;
+                    q.value(PolicyWebhooks::Cursor, to_i64("seq", *seq)?)
+                        .value(PolicyWebhooks::Attempts, 0i32)
+                        .value(PolicyWebhooks::NextAttemptAt, None::<DateTime<Utc>>);
+                    *id
+                }
+            };
+            q.and_where(Expr::col(PolicyWebhooks::Id).eq(to_i64("id", id)?));
+            w.conn().execute(&q).await?;
+        }
         w.commit().await?;
         Ok(())
     }

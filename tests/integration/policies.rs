@@ -536,6 +536,9 @@ async fn server_sent_events_arrive_and_resume_from_the_last_id() {
     assert!(sent.elapsed() < Duration::from_secs(2));
     assert_eq!(id.as_deref(), Some("2"));
     assert_eq!(data["subject"], "addr:eve@mallory.example");
+    // Streams and polling carry the same JSON for an event.
+    let polled = get_json(&n.http, &format!("{url}?after=1")).await;
+    assert_eq!(polled[0], data);
 
     // Gone for a while; two more events; back with Last-Event-ID.
     drop(stream);

@@ -101,6 +101,9 @@ pub struct FeedEvent {
     pub accepted_at: DateTime<Utc>,
     /// The owner-signed event, base64: the evidence anyone can verify.
     pub event: String,
+    /// This event as JSON, made once for every feed that sends it.
+    #[serde(skip)]
+    json: std::sync::OnceLock<String>,
 }
 
 impl FeedEvent {
@@ -150,7 +153,15 @@ impl FeedEvent {
             via: row.via.as_ref().map(|v| v.0.clone()),
             accepted_at: row.at,
             event: base64::engine::general_purpose::STANDARD.encode(&row.event),
+            json: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The JSON the feeds and webhooks carry (the shape of the API's
+    /// `PolicyEventDto`), serialised once.
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(self).unwrap_or_default())
     }
 }
 

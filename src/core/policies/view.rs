@@ -78,11 +78,18 @@ pub struct PolicyHub {
     catching_up: tokio::sync::Mutex<()>,
     pub(super) webhooks: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
     pub(super) webhooks_changed: Notify,
+    /// Delivery outcomes, in order, for the one task that writes them.
+    pub(super) webhook_writes: tokio::sync::mpsc::UnboundedSender<crate::storage::WebhookWrite>,
+    pub(super) webhook_writes_rx:
+        Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::storage::WebhookWrite>>>,
 }
 
 impl Default for PolicyHub {
     fn default() -> Self {
+        let (webhook_writes, rx) = tokio::sync::mpsc::unbounded_channel();
         PolicyHub {
+            webhook_writes,
+            webhook_writes_rx: Mutex::new(Some(rx)),
             state: RwLock::new(State::default()),
             applied: watch::Sender::new(0),
             wake: Notify::new(),

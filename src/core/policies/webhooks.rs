@@ -18,7 +18,7 @@ use crate::core::{CoreError, Directory, Inner, Result};
 use crate::domain::{Caller, PolicyId};
 use crate::policy::sign_delivery;
 use crate::policy::webhook::{NODE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::storage::{DeadLetterRow, WebhookRow};
+use crate::storage::{DeadLetterRow, WebhookRow, WebhookWrite};
 
 /// A subscription as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,10 +114,39 @@ impl Directory {
     }
 }
 
-/// Starts the supervisor that keeps one delivery task per subscription.
+/// Starts the supervisor that keeps one delivery task per subscription,
+/// and the writer of their outcomes.
 pub(super) fn start(directory: &Directory) {
     let weak = Arc::downgrade(&directory.inner);
-    tokio::spawn(supervise(weak));
+    tokio::spawn(supervise(weak.clone()));
+    let rx = directory
+        .policy_hub()
+        .webhook_writes_rx
+        .lock()
+        .expect("webhook writes")
+        .take();
+    if let Some(rx) = rx {
+        tokio::spawn(write_outcomes(weak, rx));
+    }
+}
+
+/// Writes delivery outcomes in the order they happened, a batch per
+/// transaction: what arrives while one batch is written goes in the next.
+/// A crash loses at most the last batch: those events are delivered again,
+/// with the same Idempotency-Key (at least once).
+async fn write_outcomes(
+    weak: Weak<Inner>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<WebhookWrite>,
+) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 10_000).await > 0 {
+        let Some(inner) = weak.upgrade() else { return };
+        while let Err(e) = inner.store.webhook_apply(&batch).await {
+            tracing::warn!(error = %e, "recording webhook deliveries failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        batch.clear();
+    }
 }
 
 async fn supervise(weak: Weak<Inner>) {
@@ -201,51 +230,46 @@ async fn deliver(weak: Weak<Inner>, id: u64) {
             }
         }
         let outcome = post(&directory, &row, &event).await;
-        let store = &directory.inner.store;
         let o = directory.policy_hub().options();
-        let result = match outcome {
+        let write = match outcome {
             Ok(()) => {
                 directory.inner.metrics.webhook_delivery("delivered");
                 debug!(id, seq = event.seq, "webhook delivered");
-                let r = store.webhook_advance(id, event.seq, None).await;
-                if r.is_ok() {
-                    row.cursor = event.seq;
-                    row.attempts = 0;
-                }
-                r
+                row.cursor = event.seq;
+                row.attempts = 0;
+                WebhookWrite::Delivered { id, seq: event.seq }
             }
             Err(why) => {
                 let attempts = row.attempts + 1;
                 if attempts >= o.webhook_max_attempts {
                     directory.inner.metrics.webhook_delivery("dead-letter");
                     info!(id, seq = event.seq, attempts, error = %why, "webhook event dead-lettered");
-                    let r = store
-                        .webhook_advance(id, event.seq, Some((attempts, &why)))
-                        .await;
-                    if r.is_ok() {
-                        row.cursor = event.seq;
-                        row.attempts = 0;
+                    row.cursor = event.seq;
+                    row.attempts = 0;
+                    WebhookWrite::DeadLetter {
+                        id,
+                        seq: event.seq,
+                        attempts,
+                        error: why,
                     }
-                    r
                 } else {
                     directory.inner.metrics.webhook_delivery("failed");
                     let wait = backoff(o.webhook_backoff, o.webhook_backoff_max, attempts);
                     let at: DateTime<Utc> =
                         directory.now() + chrono::Duration::from_std(wait).unwrap_or_default();
                     debug!(id, seq = event.seq, attempts, error = %why, "webhook delivery failed");
-                    let r = store.webhook_failed(id, attempts, at, &why).await;
-                    if r.is_ok() {
-                        row.attempts = attempts;
-                        row.next_attempt_at = Some(at);
+                    row.attempts = attempts;
+                    row.next_attempt_at = Some(at);
+                    WebhookWrite::Failed {
+                        id,
+                        attempts,
+                        next_at: at,
+                        error: why,
                     }
-                    r
                 }
             }
         };
-        drop(directory);
-        if result.is_err() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        let _ = directory.policy_hub().webhook_writes.send(write);
     }
 }
 
@@ -254,7 +278,7 @@ async fn post(
     row: &WebhookRow,
     event: &FeedEvent,
 ) -> std::result::Result<(), String> {
-    let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+    let body = event.json().as_bytes().to_vec();
     let timestamp = directory.now().timestamp();
     let signature = sign_delivery(&directory.inner.node_key, timestamp, &body);
     let client = directory.http().map_err(|e| e.to_string())?;
