@@ -255,7 +255,11 @@ fn node_config(dir: PathBuf, database_url: Option<String>) -> Config {
         database_url,
         ..Config::default()
     };
+    // Every front end on a port of its own: several nodes run at once.
     c.api.listen = "127.0.0.1:0".parse().expect("address");
+    c.ldap.listen = "127.0.0.1:0".parse().expect("address");
+    c.ldap.ldaps_listen = "127.0.0.1:0".parse().expect("address");
+    c.dns.listen = "127.0.0.1:0".parse().expect("address");
     c.api.rate_limit_per_second = 100_000;
     c.api.rate_limit_burst = 100_000;
     c
