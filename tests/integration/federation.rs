@@ -1096,3 +1096,59 @@ async fn a_node_killed_mid_delivery_redelivers_once_with_the_same_key() {
     let version = |i: usize| serde_json::from_slice::<Value>(&got[i].1).unwrap()["version"].clone();
     assert_eq!((version(1), version(2)), (json!(1), json!(2)));
 }
+
+/// An owner who signs two different version-2 events and submits one at
+/// each of two organisations: the root, pulling both, keeps the first as
+/// the head, the second as evidence, and flags the policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivocation_across_organisations_is_flagged_at_the_root() {
+    use crate::policies::{Owner, submit};
+
+    let client = http();
+    let mut root = Node::init("root");
+    let mut a = Node::init("org-a");
+    let mut b = Node::init("org-b");
+    root.configure(&fed_config(None, None, ""));
+    root.start();
+    for n in [&mut a, &mut b] {
+        n.configure(&fed_config(Some(&root.key), Some(&root.url), ""));
+        n.start();
+    }
+    a.install(&root.delegate(&a, &["a.example.org"], "7d"));
+    b.install(&root.delegate(&b, &["b.example.org"], "7d"));
+    root.add_child(&a);
+    root.add_child(&b);
+
+    let mut owner = Owner::new("direct-p1");
+    let create = owner.create();
+    let mut fork = Owner {
+        key: NodeKey::from_pkcs8_pem(&owner.key.to_pkcs8_pem().unwrap()).unwrap(),
+        policy: "direct-p1".into(),
+        version: owner.version,
+        head: owner.head,
+    };
+    let one = owner.list("domain:x.example", "story one");
+    let two = fork.list("domain:y.example", "story two");
+    assert_eq!(submit(&client, &a.url, &[&create, &one]).await.0, 200);
+    assert_eq!(submit(&client, &b.url, &[&create, &two]).await.0, 200);
+
+    let url = format!("{}/api/v1/policies/direct-p1", root.url);
+    wait_for("the root flags the policy", LONG, || async {
+        get(&client, &url, None).await["flagged"] == true
+    })
+    .await;
+    let p = get(&client, &url, None).await;
+    assert_eq!(p["version"], 2);
+    let evidence = p["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 2);
+    let hashes: Vec<&str> = evidence
+        .iter()
+        .map(|e| e["hash"].as_str().unwrap())
+        .collect();
+    let (h1, h2) = (one.hash().to_hex(), two.hash().to_hex());
+    assert!(hashes.contains(&h1.as_str()) && hashes.contains(&h2.as_str()));
+    // Both organisations' records were applied, none quarantined.
+    let status = root.status();
+    assert!(rejections_of(&status, &a.key).is_empty());
+    assert!(rejections_of(&status, &b.key).is_empty());
+}
