@@ -312,6 +312,40 @@ mod tests {
         ));
     }
 
+    /// Bytes from anywhere never panic the decoder: every event of a
+    /// chain with octets overwritten at random, deterministically.
+    #[test]
+    fn mutated_events_are_refused_never_a_panic() {
+        let mut chain = Chain::new(owner(2), "direct-p1");
+        let events = [
+            chain.create(),
+            chain.list("addr:eve@mallory.example", "phishing"),
+            chain.delist("addr:eve@mallory.example", "fixed"),
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for e in &events {
+            for _ in 0..2000 {
+                let mut b = e.bytes().to_vec();
+                for _ in 0..1 + next() % 3 {
+                    let at = (next() as usize) % b.len();
+                    b[at] = next() as u8;
+                }
+                if b != e.bytes() {
+                    assert!(
+                        SignedEvent::decode(&b).is_err(),
+                        "a changed event never verifies"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn rules_hold_at_signing_and_decoding() {
         let k = owner(1);
