@@ -61,7 +61,6 @@ pub use federation::{
 pub use fts5::{Fts5Baseline, Fts5Row};
 pub use policies::{
     DeadLetterRow, PolicyEventRow, PolicyOutcome, PolicyRow, PolicyWrite, WebhookRow, WebhookWrite,
-    count_outcomes,
 };
 pub use scan::MAX_PAGE;
 

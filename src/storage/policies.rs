@@ -8,8 +8,6 @@
 //! accepted emits [`ChangeKind::PolicyEvent`]; its change number is its
 //! place in the all-policies feed.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
@@ -227,10 +225,6 @@ const EVENT_COLUMNS: [PolicyEvents; 10] = [
     PolicyEvents::At,
 ];
 
-fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StorageError {
-    StorageError::corrupt(what, e)
-}
-
 fn digest(what: &'static str, bytes: Vec<u8>) -> Result<[u8; 32]> {
     bytes
         .try_into()
@@ -241,9 +235,13 @@ fn policy_from_row(row: sea_orm::QueryResult) -> Result<PolicyRow> {
     let id: String = row.try_get("", "id")?;
     let kind: String = row.try_get("", "kind")?;
     Ok(PolicyRow {
-        id: id.parse().map_err(|e| corrupt("policy id", e))?,
+        id: id
+            .parse()
+            .map_err(|e| StorageError::corrupt("policy id", e))?,
         owner: row.try_get("", "owner")?,
-        kind: kind.parse().map_err(|e| corrupt("policy kind", e))?,
+        kind: kind
+            .parse()
+            .map_err(|e| StorageError::corrupt("policy kind", e))?,
         title: row.try_get("", "title")?,
         description: row.try_get("", "description")?,
         version: to_u64("policy version", row.try_get("", "version")?)?,
@@ -259,7 +257,9 @@ fn event_from_row(row: sea_orm::QueryResult) -> Result<PolicyEventRow> {
     Ok(PolicyEventRow {
         seq: to_u64("event seq", row.try_get("", "seq")?)?,
         hash: digest("event hash", row.try_get("", "hash")?)?,
-        policy: policy.parse().map_err(|e| corrupt("policy id", e))?,
+        policy: policy
+            .parse()
+            .map_err(|e| StorageError::corrupt("policy id", e))?,
         version: to_u64("event version", row.try_get("", "version")?)?,
         op: row.try_get("", "op")?,
         subject: row.try_get("", "subject")?,
@@ -477,7 +477,7 @@ fn webhook_from_row(row: sea_orm::QueryResult) -> Result<WebhookRow> {
     Ok(WebhookRow {
         id: to_u64("webhook id", row.try_get("", "id")?)?,
         policy: policy
-            .map(|p| p.parse().map_err(|e| corrupt("policy id", e)))
+            .map(|p| p.parse().map_err(|e| StorageError::corrupt("policy id", e)))
             .transpose()?,
         url: row.try_get("", "url")?,
         cursor: to_u64("webhook cursor", row.try_get("", "cursor")?)?,
@@ -706,7 +706,8 @@ impl Store {
         for row in self.db.query_all(&q).await? {
             let id: String = row.try_get("", "policy_id")?;
             out.push((
-                id.parse().map_err(|e| corrupt("policy id", e))?,
+                id.parse()
+                    .map_err(|e| StorageError::corrupt("policy id", e))?,
                 row.try_get("", "dns_key")?,
                 listing_from_row(&row)?,
             ));
@@ -963,19 +964,4 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// Counts outcomes for logs.
-pub fn count_outcomes(outcomes: &[PolicyOutcome]) -> HashMap<&'static str, usize> {
-    let mut m = HashMap::new();
-    for o in outcomes {
-        let k = match o {
-            PolicyOutcome::Applied(_) => "applied",
-            PolicyOutcome::Equivocation(_) => "equivocation",
-            PolicyOutcome::Duplicate => "duplicate",
-            PolicyOutcome::Rejected(_) => "rejected",
-        };
-        *m.entry(k).or_insert(0) += 1;
-    }
-    m
 }

@@ -821,9 +821,11 @@ async fn dns_answers_policy_lookups_dnsbl_style() {
             .output()
             .unwrap();
         let shell_label = String::from_utf8_lossy(&shell.stdout).trim().to_owned();
-        if !shell_label.is_empty() {
-            assert_eq!(shell_label, label(b"eve@mallory.example"));
-        }
+        assert_eq!(
+            shell_label,
+            label(b"eve@mallory.example"),
+            "openssl and base32 make the same label"
+        );
         let out =
             crate::dns_tools::dig(udp, &[&format!("{}.{zone}", label(cert)), "A", "+short"]).await;
         assert_eq!(out.trim(), "127.0.0.2", "{out}");

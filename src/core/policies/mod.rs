@@ -109,7 +109,7 @@ pub struct FeedEvent {
 impl FeedEvent {
     fn from_row(row: &PolicyEventRow) -> Result<FeedEvent> {
         use base64::Engine;
-        let signed = SignedEvent::decode(&row.event)
+        let signed = SignedEvent::decode_stored(&row.event)
             .map_err(|e| CoreError::Internal(format!("stored policy event: {e}")))?;
         let e = &signed.event;
         let (subject, reason, expires, kind, title) = match &e.op {
@@ -395,28 +395,14 @@ impl Directory {
     /// The feed position of a policy's event at `version` (0 for version
     /// 0: from the start); past the head, the feed's head (from now on).
     pub async fn policy_seq_of_version(&self, id: &PolicyId, version: u64) -> Result<u64> {
-        let policy = self.policy(id).await?;
+        self.policy(id).await?;
         if version == 0 {
             return Ok(0);
         }
-        if version >= policy.version {
-            return Ok(
-                match self.inner.store.policy_event_at(id, policy.version).await? {
-                    Some(e) => e.seq.max(if version > policy.version {
-                        self.inner.store.policy_feed_head().await?
-                    } else {
-                        0
-                    }),
-                    None => self.inner.store.policy_feed_head().await?,
-                },
-            );
-        }
-        Ok(self
-            .inner
-            .store
-            .policy_event_at(id, version)
-            .await?
-            .map_or(0, |e| e.seq))
+        Ok(match self.inner.store.policy_event_at(id, version).await? {
+            Some(e) => e.seq,
+            None => self.inner.store.policy_feed_head().await?,
+        })
     }
 
     /// The position of the newest event in the feed.
