@@ -167,6 +167,7 @@ pub async fn open_directory(
             max_limit: config.search.max_limit,
         },
         metrics,
+        entry_cache_bytes: config.search.entry_cache_mb.saturating_mul(1 << 20),
     })
     .await
     .context("opening the directory")?;

@@ -117,6 +117,10 @@ pub struct SearchConfig {
     pub default_limit: usize,
     /// Most results per page a client may ask for.
     pub max_limit: usize,
+    /// MiB of recently read entries (with their certificates) kept in
+    /// memory for protocol lookups such as LDAP `mail=` searches; 0 turns
+    /// the cache off.
+    pub entry_cache_mb: u64,
 }
 
 impl Default for SearchConfig {
@@ -125,6 +129,7 @@ impl Default for SearchConfig {
             index_dir: PathBuf::from("index"),
             default_limit: 20,
             max_limit: 100,
+            entry_cache_mb: 256,
         }
     }
 }

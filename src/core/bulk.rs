@@ -416,6 +416,9 @@ impl Directory {
                 None => break,
             }
         }
+        // The other derived views kept by the catch-up start over too.
+        self.build_attributes().await?;
+        self.inner.cache.clear();
         self.inner.indexed.send_replace(head);
         self.inner.metrics.index_applied_seq.set(head.0);
         self.inner.wake_sync.notify_one();

@@ -73,7 +73,12 @@ impl Directory {
         caller: &Caller,
         address: &DirectoryAddress,
     ) -> Result<Vec<EntryCertificate>> {
-        Ok(self.get_entry(caller, address).await?.record.certificates)
+        Ok(self
+            .get_entry(caller, address)
+            .await?
+            .record
+            .certificates
+            .clone())
     }
 
     /// Attaches the certificates in `material` (PEM, DER or .p7b) to an entry.

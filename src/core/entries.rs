@@ -1,5 +1,7 @@
 //! Reading and writing directory entries.
 
+use std::sync::Arc;
+
 use super::certificates::{decode_material, prepare};
 use super::{CoreError, Directory, Result};
 use crate::domain::{Caller, ChangeSeq, DirectoryAddress, Entry, EntryInput, EntryRecord, OrgId};
@@ -9,7 +11,7 @@ use crate::storage::CertUpdate;
 /// its organisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryView {
-    pub record: EntryRecord,
+    pub record: std::sync::Arc<EntryRecord>,
     pub organisation_name: Option<String>,
     /// Where the entry came from, when another node published it.
     pub provenance: Option<super::Provenance>,
@@ -24,10 +26,22 @@ pub struct PutOutcome {
 }
 
 impl Directory {
-    pub(crate) fn view(&self, mut record: EntryRecord) -> EntryView {
+    pub(crate) fn view(&self, record: EntryRecord) -> EntryView {
+        self.shared_view(Arc::new(record))
+    }
+
+    /// [`Directory::view`] of a shared record: copied only when a
+    /// certificate's trust changed with time since it was judged.
+    pub(crate) fn shared_view(&self, mut record: Arc<EntryRecord>) -> EntryView {
         let now = self.now();
-        for c in &mut record.certificates {
-            c.trust = c.trust.at(&c.certificate, now);
+        let stale = record
+            .certificates
+            .iter()
+            .any(|c| c.trust.changes_at(&c.certificate, now));
+        if stale {
+            for c in &mut Arc::make_mut(&mut record).certificates {
+                c.trust = c.trust.at(&c.certificate, now);
+            }
         }
         let organisation_name = self.organisation_name(record.entry.organisation.as_ref());
         EntryView {

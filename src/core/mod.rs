@@ -5,9 +5,11 @@
 //! back; they hold no rules of their own.
 
 mod anchors;
+mod attributes;
 mod auth;
 mod bulk;
 mod bundles;
+mod cache;
 mod certificates;
 mod entries;
 mod federation;
@@ -153,6 +155,9 @@ pub struct DirectoryOptions {
     pub clock: Arc<dyn Clock>,
     pub search: SearchLimits,
     pub metrics: Arc<Metrics>,
+    /// Bytes of recently read entries kept in memory (0: none). Used only
+    /// by a process that keeps the search index, whose catch-up refreshes it.
+    pub entry_cache_bytes: u64,
 }
 
 /// The directory service. Cheap to clone; all clones share one state.
@@ -174,6 +179,8 @@ struct Inner {
     trust: RwLock<Arc<TrustStore>>,
     /// Organisations by id, for names in results and domain checks.
     organisations: RwLock<HashMap<OrgId, Organisation>>,
+    /// Bumped every time `organisations` is replaced.
+    organisations_version: std::sync::atomic::AtomicU64,
     /// Wakes the index catch-up task after a write.
     wake_sync: Arc<Notify>,
     /// The last change sequence the search index has applied.
@@ -190,6 +197,10 @@ struct Inner {
     policies: policies::PolicyHub,
     /// Trust bundles: fetch options, HTTP client, refreshes in flight.
     bundles: bundles::BundleHub,
+    /// Every entry's LDAP names in memory, kept by the index catch-up.
+    attributes: attributes::AttributeView,
+    /// Recently read entries, refreshed by the index catch-up.
+    cache: cache::EntryCache,
 }
 
 impl Directory {
@@ -216,6 +227,12 @@ impl Directory {
             .map(SearchIndex::applied_seq)
             .unwrap_or_default();
         let node_id = options.node_key.node_id();
+        // Only the catch-up of a process keeping the index refreshes it.
+        let cache_bytes = if index.is_some() {
+            options.entry_cache_bytes
+        } else {
+            0
+        };
         let inner = Arc::new(Inner {
             store,
             index,
@@ -226,6 +243,7 @@ impl Directory {
             metrics: options.metrics,
             trust: RwLock::new(Arc::new(TrustStore::new(&[]))),
             organisations: RwLock::new(HashMap::new()),
+            organisations_version: std::sync::atomic::AtomicU64::new(0),
             wake_sync: Arc::new(Notify::new()),
             indexed: watch::Sender::new(applied),
             index_writing: tokio::sync::Mutex::new(()),
@@ -234,6 +252,8 @@ impl Directory {
             fed: federation::FedHub::new(),
             policies: policies::PolicyHub::default(),
             bundles: bundles::BundleHub::default(),
+            attributes: attributes::AttributeView::default(),
+            cache: cache::EntryCache::new(cache_bytes),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;
@@ -293,10 +313,21 @@ impl Directory {
         id.and_then(|id| orgs.get(id)).map(|o| o.name.clone())
     }
 
+    /// Changes whenever the organisations may have changed: front ends that
+    /// derive something from [`Directory::list_organisations`] rebuild it then.
+    pub fn organisations_version(&self) -> u64 {
+        self.inner
+            .organisations_version
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     async fn reload_organisations(&self) -> Result<()> {
         let all = self.inner.store.list_organisations().await?;
         *self.inner.organisations.write().expect("org lock") =
             all.into_iter().map(|o| (o.id.clone(), o)).collect();
+        self.inner
+            .organisations_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 

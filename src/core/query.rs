@@ -1,19 +1,21 @@
 //! Queries by [`Criteria`]: what directory protocols with filter languages
 //! (LDAP) need. The plan takes its candidates from the cheapest source
 //! that is complete — an exact address is a key lookup, names and address
-//! parts come from the search index's attribute terms, and only criteria
-//! the index cannot narrow enumerate entries in key order — and then every
-//! candidate is checked against the criteria and the caller's visibility
-//! on the current record from the database.
+//! parts come from the in-memory attribute view (the search index's
+//! attribute terms until that is built), and only criteria neither can
+//! narrow enumerate entries in key order — and then every candidate is
+//! checked against the criteria and the caller's visibility on its current
+//! record: from the entry cache when it holds it, else from the database.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Directory, EntryView, Result};
-use crate::domain::{Caller, Criteria, Field, OrgId, Substrings, VisibilityScope};
-use crate::index::{IndexError, MAX_ATTR_RESULTS, RawAttr, SearchIndex};
+use super::{CoreError, Directory, EntryView, Result};
+use crate::domain::{Caller, Criteria, EntryRecord, Field, OrgId, Substrings, VisibilityScope};
+use crate::index::{IndexError, MAX_ATTR_RESULTS, RawAttr};
 
 /// Candidates fetched from the database per round.
 const BATCH: usize = 256;
@@ -106,7 +108,7 @@ pub fn field_values(view: &EntryView, field: Field) -> Vec<Cow<'_, str>> {
     }
     let e = &view.record.entry;
     match field {
-        Field::Address => vec![Cow::Owned(e.address.to_string())],
+        Field::Address => vec![Cow::Owned(e.address.text())],
         Field::DisplayName => vec![Cow::Borrowed(e.display_name.as_str())],
         Field::Surname => one(&e.surname),
         Field::GivenName => one(&e.given_name),
@@ -219,7 +221,7 @@ impl Directory {
                 return Ok(page);
             };
             let exhausted = matches!(plan, Plan::Everything) && batch.len() < BATCH;
-            for record in self.inner.store.get_entries(&batch).await? {
+            for record in self.entries_cached(&batch).await? {
                 if !caller.can_see(&record.entry) {
                     continue;
                 }
@@ -233,7 +235,7 @@ impl Directory {
                 if !placed {
                     continue;
                 }
-                let view = self.view(record);
+                let view = self.shared_view(record);
                 if query.criteria.evaluate(&|f| field_values(&view, f)) != Some(true) {
                     continue;
                 }
@@ -251,11 +253,95 @@ impl Directory {
     }
 
     pub async fn lookup_entry(&self, caller: &Caller, key: &str) -> Result<Option<EntryView>> {
-        let found = self.inner.store.get_entries(&[key.to_lowercase()]).await?;
+        let found = self.entries_cached(&[key.to_lowercase()]).await?;
         Ok(found
             .into_iter()
             .find(|r| caller.can_see(&r.entry))
-            .map(|r| self.view(r)))
+            .map(|r| self.shared_view(r)))
+    }
+
+    /// The current records of `keys` (lower-cased, in that order; missing
+    /// ones left out), from the entry cache where it holds them.
+    async fn entries_cached(&self, keys: &[String]) -> Result<Vec<Arc<EntryRecord>>> {
+        let cache = &self.inner.cache;
+        let mut found: Vec<Option<Arc<EntryRecord>>> = keys.iter().map(|k| cache.get(k)).collect();
+        let missing: Vec<String> = keys
+            .iter()
+            .zip(&found)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !missing.is_empty() {
+            let ticket = cache.ticket();
+            let read: Vec<Arc<EntryRecord>> = self
+                .inner
+                .store
+                .get_entries(&missing)
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+            cache.offer(ticket, &read);
+            let mut read: HashMap<String, Arc<EntryRecord>> = read
+                .into_iter()
+                .map(|r| (r.entry.address.key(), r))
+                .collect();
+            for (key, slot) in keys.iter().zip(found.iter_mut()) {
+                if slot.is_none() {
+                    *slot = read.remove(key);
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Keys whose `attr` equals `value`: from the attribute view once it is
+    /// built, from the index before.
+    fn keys_with_value(
+        &self,
+        attr: RawAttr,
+        value: &str,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        if let Some(keys) = self
+            .inner
+            .attributes
+            .keys_with_value_after(attr, value, scope, after, limit)
+        {
+            return Ok(keys);
+        }
+        Ok(self
+            .index()?
+            .keys_with_value_after(attr, value, scope, after, limit)?)
+    }
+
+    /// Keys whose `attr` matches a substring assertion, like [`Self::keys_with_value`].
+    fn keys_with_substring(
+        &self,
+        attr: RawAttr,
+        parts: &Substrings,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> std::result::Result<Vec<String>, CoreError> {
+        let any: Vec<&str> = parts.any.iter().map(String::as_str).collect();
+        let parts = crate::index::Substrings {
+            initial: parts.initial.as_deref(),
+            any: &any,
+            last: parts.last.as_deref(),
+        };
+        if let Some(keys) = self
+            .inner
+            .attributes
+            .keys_with_substring_after(attr, parts, scope, after, limit)
+        {
+            return Ok(keys);
+        }
+        Ok(self
+            .index()?
+            .keys_with_substring_after(attr, parts, scope, after, limit)?)
     }
 
     /// The candidate keys for `criteria`, or `Everything` when the index
@@ -274,20 +360,17 @@ impl Directory {
             }
             Criteria::Equals(field, value) => match index_attr(*field) {
                 Some(attr) => Plan::windowed(
-                    self.index()?
-                        .keys_with_value_after(attr, value, scope, after, limit)?,
+                    self.keys_with_value(attr, value, scope, after, limit)?,
                     window,
                 ),
                 None => Plan::Everything,
             },
             Criteria::Substring(field, parts) => match index_attr(*field) {
-                Some(attr) => {
-                    match substring_keys(self.index()?, attr, parts, scope, after, limit) {
-                        Ok(keys) => Plan::windowed(keys, window),
-                        Err(IndexError::TooBroad { .. }) => Plan::Everything,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+                Some(attr) => match self.keys_with_substring(attr, parts, scope, after, limit) {
+                    Ok(keys) => Plan::windowed(keys, window),
+                    Err(CoreError::Index(IndexError::TooBroad { .. })) => Plan::Everything,
+                    Err(e) => return Err(e),
+                },
                 None => Plan::Everything,
             },
             Criteria::And(children) => {
@@ -350,21 +433,4 @@ impl Directory {
             _ => Plan::Everything,
         })
     }
-}
-
-fn substring_keys(
-    index: &SearchIndex,
-    attr: RawAttr,
-    parts: &Substrings,
-    scope: &VisibilityScope,
-    after: Option<&str>,
-    limit: usize,
-) -> std::result::Result<Vec<String>, IndexError> {
-    let any: Vec<&str> = parts.any.iter().map(String::as_str).collect();
-    let parts = crate::index::Substrings {
-        initial: parts.initial.as_deref(),
-        any: &any,
-        last: parts.last.as_deref(),
-    };
-    index.keys_with_substring_after(attr, parts, scope, after, limit)
 }

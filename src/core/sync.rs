@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use super::{Directory, Inner, Result};
-use crate::domain::{ChangeKind, ChangeSeq, OrgId};
+use crate::domain::{ChangeKind, ChangeSeq, EntryNames, OrgId};
 use crate::index::{IndexDoc, IndexOp};
 
 /// Changes read per round.
@@ -20,7 +20,41 @@ const POLL: Duration = Duration::from_millis(500);
 
 pub(super) fn spawn(directory: &Directory) {
     let weak = std::sync::Arc::downgrade(&directory.inner);
-    tokio::spawn(run(weak));
+    tokio::spawn(run(weak.clone()));
+    if directory.inner.cache.has_room() {
+        tokio::spawn(warm_cache(weak));
+    }
+}
+
+/// Fills the entry cache from a scan of the entries until it is nine
+/// tenths full, in the background after start, so that the first lookups
+/// of each entry do not all go to the database. Holds the directory only
+/// while reading a page.
+async fn warm_cache(weak: Weak<Inner>) {
+    let started = std::time::Instant::now();
+    let mut cursor = 0;
+    let mut read = 0usize;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let ticket = inner.cache.ticket();
+        let (page, next) = match inner.store.scan_entries(cursor, 1000).await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(error = %e, "warming the entry cache failed; it fills as entries are read");
+                return;
+            }
+        };
+        read += page.len();
+        let room = inner.cache.fill(ticket, page);
+        match next {
+            Some(n) if room => cursor = n,
+            _ => break,
+        }
+        drop(inner);
+        // Leave the database to the requests now and then.
+        tokio::task::yield_now().await;
+    }
+    debug!(read, elapsed = ?started.elapsed(), "entry cache warmed");
 }
 
 /// Holds the directory only while working: between rounds it keeps a weak
@@ -47,6 +81,11 @@ impl Directory {
     pub async fn catch_up(&self) -> Result<ChangeSeq> {
         let _writing = self.inner.index_writing.lock().await;
         let mut from = self.index()?.applied_seq();
+        if !self.inner.attributes.is_built() {
+            // Under the lock: rows the scan reads are at least as new as
+            // `from`, and the rounds below re-apply everything after it.
+            self.build_attributes().await?;
+        }
         loop {
             let changes = self.inner.store.changes_since(from, PAGE).await?;
             let Some(last) = changes.last().map(|c| c.seq) else {
@@ -90,10 +129,14 @@ impl Directory {
                 })
                 .collect();
             ops.extend(
-                keys.into_iter()
-                    .filter(|k| !present.contains(k))
+                keys.iter()
+                    .filter(|k| !present.contains(*k))
+                    .cloned()
                     .map(IndexOp::Remove),
             );
+            let names = records.iter().map(|r| EntryNames::of(&r.entry)).collect();
+            self.inner.attributes.apply(&keys, names);
+            self.inner.cache.refresh(&keys, &records);
             let count = ops.len();
             let this = self.clone();
             tokio::task::spawn_blocking(move || -> Result<()> {
@@ -107,5 +150,24 @@ impl Directory {
             self.inner.indexed.send_replace(last);
         }
         Ok(from)
+    }
+
+    /// Builds the in-memory attribute view from a scan of every entry.
+    pub(super) async fn build_attributes(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut all = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (page, next) = self.inner.store.scan_entry_names(cursor, 10_000).await?;
+            all.extend(page);
+            match next {
+                Some(n) => cursor = n,
+                None => break,
+            }
+        }
+        let count = all.len();
+        self.inner.attributes.build(all);
+        debug!(count, elapsed = ?started.elapsed(), "attribute view built");
+        Ok(())
     }
 }

@@ -220,6 +220,23 @@ impl FromStr for DirectoryAddress {
     }
 }
 
+impl DirectoryAddress {
+    /// The address as written: what `to_string` gives, without the
+    /// formatting machinery (hot in protocol answers).
+    pub fn text(&self) -> String {
+        match self {
+            DirectoryAddress::Mailbox(a) => {
+                let mut out = String::with_capacity(a.local.len() + a.domain.0.len() + 1);
+                out.push_str(&a.local);
+                out.push('@');
+                out.push_str(&a.domain.0);
+                out
+            }
+            DirectoryAddress::Domain(d) => d.0.clone(),
+        }
+    }
+}
+
 impl fmt::Display for DirectoryAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -249,6 +266,14 @@ serde_via_str!(DomainName, Address, DirectoryAddress);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_the_display_form() {
+        for a in ["John.Doe@Example.org", "example.org", "a@b.c"] {
+            let address: DirectoryAddress = a.parse().unwrap();
+            assert_eq!(address.text(), address.to_string());
+        }
+    }
 
     #[test]
     fn domain_is_lower_cased_and_trailing_dot_dropped() {

@@ -24,6 +24,17 @@ pub enum VisibilityScope {
     All,
 }
 
+impl VisibilityScope {
+    /// Whether an entry with `visibility` in `organisation` is in scope.
+    pub fn allows(&self, visibility: Visibility, organisation: Option<&OrgId>) -> bool {
+        match (visibility, self) {
+            (Visibility::Public, _) | (_, VisibilityScope::All) => true,
+            (Visibility::Internal, VisibilityScope::PublicAnd(org)) => organisation == Some(org),
+            (Visibility::Internal, VisibilityScope::PublicOnly) => false,
+        }
+    }
+}
+
 impl Caller {
     pub fn scope(&self) -> VisibilityScope {
         match self {
@@ -36,13 +47,8 @@ impl Caller {
     }
 
     pub fn can_see(&self, entry: &Entry) -> bool {
-        match (entry.visibility, self.scope()) {
-            (Visibility::Public, _) | (_, VisibilityScope::All) => true,
-            (Visibility::Internal, VisibilityScope::PublicAnd(org)) => {
-                entry.organisation.as_ref() == Some(&org)
-            }
-            (Visibility::Internal, VisibilityScope::PublicOnly) => false,
-        }
+        self.scope()
+            .allows(entry.visibility, entry.organisation.as_ref())
     }
 
     /// May the caller create, change or remove entries of `org` (None = no organisation)?

@@ -233,6 +233,15 @@ pub struct TrustVerdict {
 impl TrustVerdict {
     /// The verdict as it stands at `now`: a certificate judged trusted
     /// earlier may have expired since, without anything else changing.
+    /// Whether [`TrustVerdict::at`] would change this verdict at `now`.
+    pub fn changes_at(&self, cert: &Certificate, now: DateTime<Utc>) -> bool {
+        match self.status {
+            TrustStatus::Trusted | TrustStatus::NotYetValid if now > cert.not_after => true,
+            TrustStatus::NotYetValid => now >= cert.not_before,
+            _ => false,
+        }
+    }
+
     pub fn at(&self, cert: &Certificate, now: DateTime<Utc>) -> TrustVerdict {
         match self.status {
             TrustStatus::Trusted | TrustStatus::NotYetValid if now > cert.not_after => {

@@ -272,6 +272,34 @@ pub struct EntryRecord {
     pub certificates: Vec<EntryCertificate>,
 }
 
+/// The names of an entry that LDAP filters match, and who may see it: what
+/// the in-memory attribute view keeps of every entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryNames {
+    /// The lower-cased address ([`DirectoryAddress::key`]).
+    pub key: String,
+    pub kind: EntryKind,
+    pub visibility: Visibility,
+    pub organisation: Option<OrgId>,
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub surname: Option<String>,
+}
+
+impl EntryNames {
+    pub fn of(entry: &Entry) -> EntryNames {
+        EntryNames {
+            key: entry.address.key(),
+            kind: entry.kind,
+            visibility: entry.visibility,
+            organisation: entry.organisation.clone(),
+            display_name: entry.display_name.clone(),
+            given_name: entry.given_name.clone(),
+            surname: entry.surname.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

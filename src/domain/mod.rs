@@ -30,7 +30,9 @@ pub use certificate::{
 pub use change::{Change, ChangeKind, ChangeSeq};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use criteria::{Criteria, Field, Substrings};
-pub use entry::{Entry, EntryKind, EntryRecord, Identifier, NodeId, Visibility, npi_is_valid};
+pub use entry::{
+    Entry, EntryKind, EntryNames, EntryRecord, Identifier, NodeId, Visibility, npi_is_valid,
+};
 pub use input::{EntryInput, OrganisationInput, parse_identifier, pem_certificate};
 pub use organisation::{OrgId, Organisation};
 pub use policy::{

@@ -188,7 +188,23 @@ impl fmt::Display for Dn {
 
 /// RFC 4514 escaping of an attribute value inside a DN.
 pub fn escape_dn_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
+    let mut out = String::with_capacity(v.len() + 4);
+    push_escaped(&mut out, v);
+    out
+}
+
+/// Appends `v` escaped as [`escape_dn_value`] does.
+fn push_escaped(out: &mut String, v: &str) {
+    let plain = |c: u8| {
+        !matches!(
+            c,
+            b',' | b'+' | b'"' | b'\\' | b'<' | b'>' | b';' | b'=' | b' ' | b'#' | 0
+        )
+    };
+    if v.bytes().all(plain) {
+        out.push_str(v);
+        return;
+    }
     let last = v.chars().count().saturating_sub(1);
     for (i, c) in v.chars().enumerate() {
         let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
@@ -203,7 +219,6 @@ pub fn escape_dn_value(v: &str) -> String {
         }
         out.push(c);
     }
-    out
 }
 
 /// What a distinguished name points at in the tree.
@@ -237,19 +252,29 @@ pub struct DirectoryTree {
 impl DirectoryTree {
     /// The DN of an organisation.
     pub fn organisation_dn(&self, org: &OrgId) -> String {
-        format!("o={},{}", escape_dn_value(org.as_str()), self.base_dn)
+        let mut dn = String::with_capacity(org.as_str().len() + self.base_dn.len() + 4);
+        self.push_organisation_dn(&mut dn, org);
+        dn
+    }
+
+    fn push_organisation_dn(&self, dn: &mut String, org: &OrgId) {
+        dn.push_str("o=");
+        push_escaped(dn, org.as_str());
+        dn.push(',');
+        dn.push_str(&self.base_dn);
     }
 
     /// The DN of an entry published under `address` (a mailbox or a domain).
     pub fn entry_dn(&self, address: &str, org: Option<&OrgId>) -> String {
+        let mut dn = String::with_capacity(address.len() + self.base_dn.len() + 40);
+        dn.push_str("mail=");
+        push_escaped(&mut dn, address);
+        dn.push(',');
         match org {
-            Some(o) => format!(
-                "mail={},{}",
-                escape_dn_value(address),
-                self.organisation_dn(o)
-            ),
-            None => format!("mail={},{}", escape_dn_value(address), self.base_dn),
+            Some(o) => self.push_organisation_dn(&mut dn, o),
+            None => dn.push_str(&self.base_dn),
         }
+        dn
     }
 
     /// The DN a user binds with.

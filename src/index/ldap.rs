@@ -239,15 +239,21 @@ impl SearchIndex {
     }
 }
 
-/// Lower-cases like the attribute fields' analyser (no trimming: spaces in
-/// substring parts are significant).
-fn fold(s: &str) -> String {
+/// A whole attribute value as the attribute fields hold it: trimmed and
+/// lower-cased.
+pub fn fold_value(value: &str) -> String {
+    super::analysis::lower(value)
+}
+
+/// Lower-cases an assertion value like the attribute fields' analyser (no
+/// trimming: spaces in substring parts are significant).
+pub fn fold(s: &str) -> String {
     s.chars().flat_map(char::to_lowercase).collect()
 }
 
 /// Whether `rest` (the value after the initial part) contains each of `any`
 /// in order, without overlap, and then ends with `last`.
-fn matches(rest: &str, any: &[String], last: &str) -> bool {
+pub fn matches(rest: &str, any: &[String], last: &str) -> bool {
     let mut rest = rest;
     for part in any {
         match rest.find(part.as_str()) {

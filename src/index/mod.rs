@@ -37,7 +37,10 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
 pub use document::{IndexDoc, IndexOp};
 pub use error::IndexError;
-pub use ldap::{MAX_ATTR_RESULTS, MAX_EXPANSION, RawAttr, Substrings};
+pub use ldap::{
+    MAX_ATTR_RESULTS, MAX_EXPANSION, RawAttr, Substrings, fold as fold_assertion,
+    fold_value as fold_attribute_value, matches as substring_rest_matches,
+};
 pub use search::{
     DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_BYTES, MAX_QUERY_WORDS, MAX_RANKED_WINDOW, SearchPage,
     SearchQuery, TYPO_FALLBACK,

@@ -18,6 +18,51 @@ use super::filter::{ENTRY_CLASSES, attribute_type};
 use crate::core::{EntryView, certs_only_pkcs7};
 use crate::domain::{DirectoryTree, Organisation};
 
+/// The user attributes of directory entries, in the order entries list
+/// them; [`Selection`] answers for these by position, once per search.
+const ENTRY_USER_ATTRS: [&str; 18] = [
+    "objectClass",
+    "mail",
+    "cn",
+    "displayName",
+    "sn",
+    "givenName",
+    "o",
+    "ou",
+    "title",
+    "employeeType",
+    "businessCategory",
+    "l",
+    "st",
+    "c",
+    "postalCode",
+    "telephoneNumber",
+    "ccdirIdentifier",
+    "ccdirKind",
+];
+
+/// Positions in [`ENTRY_USER_ATTRS`].
+mod at {
+    pub const OBJECT_CLASS: usize = 0;
+    pub const MAIL: usize = 1;
+    pub const CN: usize = 2;
+    pub const DISPLAY_NAME: usize = 3;
+    pub const SN: usize = 4;
+    pub const GIVEN_NAME: usize = 5;
+    pub const O: usize = 6;
+    pub const OU: usize = 7;
+    pub const TITLE: usize = 8;
+    pub const EMPLOYEE_TYPE: usize = 9;
+    pub const BUSINESS_CATEGORY: usize = 10;
+    pub const L: usize = 11;
+    pub const ST: usize = 12;
+    pub const C: usize = 13;
+    pub const POSTAL_CODE: usize = 14;
+    pub const TELEPHONE_NUMBER: usize = 15;
+    pub const CCDIR_IDENTIFIER: usize = 16;
+    pub const CCDIR_KIND: usize = 17;
+}
+
 /// The attributes a search asked for (RFC 4511 §4.5.1.8).
 #[derive(Debug, Clone)]
 pub struct Selection {
@@ -27,6 +72,8 @@ pub struct Selection {
     operational: bool,
     /// Requested descriptions as sent, and their attribute types.
     named: Vec<(String, String)>,
+    /// Bit `i`: [`ENTRY_USER_ATTRS`]`[i]` is to be returned.
+    entry_user: u32,
 }
 
 impl Selection {
@@ -37,11 +84,18 @@ impl Selection {
             .filter(|a| !matches!(a.as_str(), "*" | "+" | "1.1"))
             .map(|a| (a.clone(), attribute_type(a)))
             .collect();
-        Selection {
+        let mut selection = Selection {
             all_user: requested.is_empty() || requested.iter().any(|a| a == "*"),
             operational: requested.iter().any(|a| a == "+"),
             named,
+            entry_user: 0,
+        };
+        for (i, name) in ENTRY_USER_ATTRS.iter().enumerate() {
+            if selection.wants_user(name) {
+                selection.entry_user |= 1 << i;
+            }
         }
+        selection
     }
 
     /// Whether a user attribute (any case) is to be returned.
@@ -54,12 +108,13 @@ impl Selection {
         self.wants_operational(&attribute_type(name))
     }
 
+    /// `attr` is an attribute type in any case (types are ASCII).
     fn wants_user(&self, attr: &str) -> bool {
-        self.all_user || self.named.iter().any(|(_, t)| t == attr)
+        self.all_user || self.named.iter().any(|(_, t)| t.eq_ignore_ascii_case(attr))
     }
 
     fn wants_operational(&self, attr: &str) -> bool {
-        self.operational || self.named.iter().any(|(_, t)| t == attr)
+        self.operational || self.named.iter().any(|(_, t)| t.eq_ignore_ascii_case(attr))
     }
 
     /// The descriptions to return a binary attribute under: each one asked
@@ -97,19 +152,27 @@ impl Builder<'_> {
     }
 
     fn user(&mut self, name: &str, vals: impl FnOnce() -> Vec<Vec<u8>>) {
-        if self.selection.wants_user(&name.to_ascii_lowercase()) {
+        if self.selection.wants_user(name) {
             self.push(name, vals());
         }
     }
 
-    fn text(&mut self, name: &str, value: Option<&str>) {
+    /// [`Builder::user`] for [`ENTRY_USER_ATTRS`]`[i]`.
+    fn entry_user(&mut self, i: usize, vals: impl FnOnce() -> Vec<Vec<u8>>) {
+        if self.selection.entry_user & (1 << i) != 0 {
+            self.push(ENTRY_USER_ATTRS[i], vals());
+        }
+    }
+
+    /// [`Builder::text`] for [`ENTRY_USER_ATTRS`]`[i]`.
+    fn entry_text(&mut self, i: usize, value: Option<&str>) {
         if let Some(v) = value {
-            self.user(name, || vec![v.as_bytes().to_vec()]);
+            self.entry_user(i, || vec![v.as_bytes().to_vec()]);
         }
     }
 
     fn operational(&mut self, name: &str, vals: impl FnOnce() -> Vec<Vec<u8>>) {
-        if self.selection.wants_operational(&name.to_ascii_lowercase()) {
+        if self.selection.wants_operational(name) {
             self.push(name, vals());
         }
     }
@@ -139,37 +202,40 @@ pub fn entry(
     types_only: bool,
 ) -> LdapSearchResultEntry {
     let e = &view.record.entry;
-    let address = e.address.to_string();
+    let address = e.address.text();
     let dn = tree.entry_dn(&address, e.organisation.as_ref());
     let mut b = Builder {
         selection,
         types_only,
         attributes: Vec::new(),
     };
-    b.user("objectClass", || texts(ENTRY_CLASSES));
-    b.text("mail", Some(&address));
-    b.text("cn", Some(&e.display_name));
-    b.text("displayName", Some(&e.display_name));
+    b.entry_user(at::OBJECT_CLASS, || texts(ENTRY_CLASSES));
+    b.entry_text(at::MAIL, Some(&address));
+    b.entry_text(at::CN, Some(&e.display_name));
+    b.entry_text(at::DISPLAY_NAME, Some(&e.display_name));
     // inetOrgPerson (through person) must have a surname.
-    b.text("sn", Some(e.surname.as_deref().unwrap_or(&e.display_name)));
-    b.text("givenName", e.given_name.as_deref());
-    b.text("o", view.organisation_name.as_deref());
-    b.text("ou", e.unit.as_deref());
-    b.text("title", e.title.as_deref());
-    b.text("employeeType", e.profession.as_deref());
-    b.text("businessCategory", e.specialty.as_deref());
-    b.text("l", e.locality.as_deref());
-    b.text("st", e.region.as_deref());
-    b.text("c", e.country.as_deref());
-    b.text("postalCode", e.postal_code.as_deref());
-    b.text("telephoneNumber", e.phone.as_deref());
-    b.user("ccdirIdentifier", || {
+    b.entry_text(
+        at::SN,
+        Some(e.surname.as_deref().unwrap_or(&e.display_name)),
+    );
+    b.entry_text(at::GIVEN_NAME, e.given_name.as_deref());
+    b.entry_text(at::O, view.organisation_name.as_deref());
+    b.entry_text(at::OU, e.unit.as_deref());
+    b.entry_text(at::TITLE, e.title.as_deref());
+    b.entry_text(at::EMPLOYEE_TYPE, e.profession.as_deref());
+    b.entry_text(at::BUSINESS_CATEGORY, e.specialty.as_deref());
+    b.entry_text(at::L, e.locality.as_deref());
+    b.entry_text(at::ST, e.region.as_deref());
+    b.entry_text(at::C, e.country.as_deref());
+    b.entry_text(at::POSTAL_CODE, e.postal_code.as_deref());
+    b.entry_text(at::TELEPHONE_NUMBER, e.phone.as_deref());
+    b.entry_user(at::CCDIR_IDENTIFIER, || {
         e.identifiers
             .iter()
             .map(|i| i.to_string().into_bytes())
             .collect()
     });
-    b.text("ccdirKind", Some(e.kind.as_str()));
+    b.entry_text(at::CCDIR_KIND, Some(e.kind.as_str()));
     let certs = &view.record.certificates;
     for name in selection.binary_names("usercertificate", "userCertificate") {
         b.push(

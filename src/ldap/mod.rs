@@ -8,6 +8,7 @@
 //! | file | what |
 //! |---|---|
 //! | `transport` | listeners, TLS, framing and size limit, idle timeout, the connection loop |
+//! | `ber` | the direct encoder of search result entries (everything else: ldap3_proto) |
 //! | `request` | one message in, answers out: decoding, critical controls, dispatch |
 //! | `bind`, `search`, `extended` | the operations |
 //! | `rootdse`, `entry`, `filter`, `paging` | the root DSE, how nodes look, filters → core criteria, paged-results cookies |
@@ -16,6 +17,7 @@
 //! The tree (`o=<org>,<base>`, `mail=<address>,o=<org>,<base>`) is the
 //! domain's [`DirectoryTree`]; every answer comes from one core call.
 
+mod ber;
 mod bind;
 mod entry;
 mod error;
@@ -67,6 +69,8 @@ pub struct Ldap {
     tls: Option<TlsAcceptor>,
     cookies: paging::Cookies,
     failed_binds: bind::FailedBinds,
+    /// The base and organisation nodes, rebuilt when the organisations change.
+    tree_nodes: search::TreeNodes,
 }
 
 impl Ldap {
@@ -94,6 +98,7 @@ impl Ldap {
                 config.failed_binds_per_minute,
                 config.failed_binds_burst,
             ),
+            tree_nodes: search::TreeNodes::default(),
         }))
     }
 }

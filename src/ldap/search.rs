@@ -14,6 +14,7 @@
 //! `min(client timeLimit, ldap.time_limit_seconds)`; when it passes the
 //! entries found so far are sent with timeLimitExceeded (3).
 
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use ldap3_proto::control::LdapControl;
@@ -44,6 +45,78 @@ struct Node {
     dn: String,
     attributes: Vec<(&'static str, Vec<String>)>,
     structural: &'static str,
+}
+
+/// Synthetic nodes a search covers: `all[from..]`.
+struct Nodes {
+    all: Arc<Vec<Node>>,
+    from: usize,
+}
+
+impl Nodes {
+    fn none() -> Nodes {
+        Nodes {
+            all: Arc::new(Vec::new()),
+            from: 0,
+        }
+    }
+
+    fn one(node: Node) -> Nodes {
+        Nodes {
+            all: Arc::new(vec![node]),
+            from: 0,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Node> {
+        self.all[self.from..].iter()
+    }
+}
+
+/// The base node followed by every organisation's, built once per version
+/// of the organisations rather than on every search.
+#[derive(Default)]
+pub(super) struct TreeNodes {
+    built: RwLock<Option<(u64, Arc<Vec<Node>>)>>,
+}
+
+impl TreeNodes {
+    /// The base and organisation nodes as of now.
+    async fn get(&self, ldap: &Ldap) -> Result<Arc<Vec<Node>>, LdapError> {
+        let version = ldap.directory.organisations_version();
+        if let Some((v, nodes)) = &*self.built.read().expect("tree nodes lock")
+            && *v == version
+        {
+            return Ok(nodes.clone());
+        }
+        let mut nodes = vec![base_node(ldap)];
+        nodes.extend(
+            ldap.directory
+                .list_organisations()
+                .await?
+                .iter()
+                .map(|org| org_node(ldap, org)),
+        );
+        let nodes = Arc::new(nodes);
+        *self.built.write().expect("tree nodes lock") = Some((version, nodes.clone()));
+        Ok(nodes)
+    }
+}
+
+fn base_node(ldap: &Ldap) -> Node {
+    Node {
+        dn: ldap.tree.base_dn.clone(),
+        attributes: entry::base_attributes(&ldap.tree),
+        structural: "organization",
+    }
+}
+
+fn org_node(ldap: &Ldap, org: &crate::domain::Organisation) -> Node {
+    Node {
+        dn: ldap.tree.organisation_dn(&org.id),
+        attributes: entry::organisation_attributes(org),
+        structural: "organization",
+    }
 }
 
 /// Which directory entries a search covers.
@@ -273,41 +346,30 @@ async fn plan(
     node: TreeNode,
     scope: &LdapSearchScope,
     filter: &ldap3_proto::proto::LdapFilter,
-) -> Result<(Vec<Node>, Entries), LdapError> {
+) -> Result<(Nodes, Entries), LdapError> {
     use LdapSearchScope::{Base, Children, OneLevel, Subtree};
     let criteria = || to_criteria(filter);
-    let base_node = || Node {
-        dn: ldap.tree.base_dn.clone(),
-        attributes: entry::base_attributes(&ldap.tree),
-        structural: "organization",
-    };
-    let org_node = |org: &crate::domain::Organisation| Node {
-        dn: ldap.tree.organisation_dn(&org.id),
-        attributes: entry::organisation_attributes(org),
-        structural: "organization",
-    };
     Ok(match node {
-        TreeNode::RootDse => (Vec::new(), Entries::None),
+        TreeNode::RootDse => (Nodes::none(), Entries::None),
         TreeNode::Base => {
-            let orgs = || async {
-                ldap.directory
-                    .list_organisations()
-                    .await
-                    .map(|all| all.iter().map(org_node).collect::<Vec<_>>())
+            let tree = |from| async move {
+                Ok::<_, LdapError>(Nodes {
+                    all: ldap.tree_nodes.get(ldap).await?,
+                    from,
+                })
             };
             match scope {
-                Base => (vec![base_node()], Entries::None),
+                Base => (Nodes::one(base_node(ldap)), Entries::None),
                 OneLevel => (
-                    orgs().await?,
+                    tree(1).await?,
                     Entries::Query(criteria(), Placement::WithoutOrganisation),
                 ),
-                Subtree => {
-                    let mut nodes = vec![base_node()];
-                    nodes.extend(orgs().await?);
-                    (nodes, Entries::Query(criteria(), Placement::Anywhere))
-                }
+                Subtree => (
+                    tree(0).await?,
+                    Entries::Query(criteria(), Placement::Anywhere),
+                ),
                 Children => (
-                    orgs().await?,
+                    tree(1).await?,
                     Entries::Query(criteria(), Placement::Anywhere),
                 ),
             }
@@ -320,9 +382,9 @@ async fn plan(
                 .map_err(|_| LdapError::NoSuchObject)?;
             let entries = Entries::Query(criteria(), Placement::InOrganisation(id));
             match scope {
-                Base => (vec![org_node(&org)], Entries::None),
-                OneLevel | Children => (Vec::new(), entries),
-                Subtree => (vec![org_node(&org)], entries),
+                Base => (Nodes::one(org_node(ldap, &org)), Entries::None),
+                OneLevel | Children => (Nodes::none(), entries),
+                Subtree => (Nodes::one(org_node(ldap, &org)), entries),
             }
         }
         TreeNode::Entry { key, organisation } => {
@@ -339,9 +401,9 @@ async fn plan(
                     };
                     let exact =
                         Criteria::And(vec![Criteria::Equals(Field::Address, key), criteria()]);
-                    (Vec::new(), Entries::Query(exact, placement))
+                    (Nodes::none(), Entries::Query(exact, placement))
                 }
-                OneLevel | Children => (Vec::new(), Entries::None),
+                OneLevel | Children => (Nodes::none(), Entries::None),
             }
         }
         TreeNode::User { .. } | TreeNode::Outside => return Err(LdapError::NoSuchObject),

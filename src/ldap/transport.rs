@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use futures::{SinkExt, StreamExt};
 use ldap3_lber::structure::StructureTag;
-use ldap3_proto::proto::{LdapMsg, LdapResultCode};
+use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -108,6 +108,10 @@ impl Encoder<LdapMsg> for Frames {
     type Error = FrameError;
 
     fn encode(&mut self, msg: LdapMsg, buf: &mut BytesMut) -> Result<(), FrameError> {
+        if let (LdapOp::SearchResultEntry(entry), true) = (&msg.op, msg.ctrl.is_empty()) {
+            super::ber::encode_search_entry(buf, msg.msgid, entry);
+            return Ok(());
+        }
         let tag: StructureTag = msg.into();
         ldap3_lber::write::encode_into(buf, tag)?;
         Ok(())

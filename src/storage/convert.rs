@@ -50,7 +50,7 @@ fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StorageError::corrupt(what, e))
 }
 
-fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T>
+pub(super) fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {

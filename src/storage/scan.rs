@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::convert::entry_certificate_from_row;
+use super::convert::{entry_certificate_from_row, parse};
 use super::entity::{certificate, entry};
 use super::entries::records_of;
 use super::{StorageError, Store};
-use crate::domain::{EntryCertificate, EntryRecord};
+use crate::domain::{EntryCertificate, EntryNames, EntryRecord, OrgId};
 
 type Result<T> = std::result::Result<T, StorageError>;
 
@@ -46,6 +46,68 @@ impl Store {
         tx.commit().await?;
         let next = records.last().map(|(id, _)| *id).filter(|_| full);
         Ok((records.into_iter().map(|(_, r)| r).collect(), next))
+    }
+
+    /// [`Store::scan_entries`] reading only the columns of [`EntryNames`]:
+    /// what the in-memory attribute view is built from.
+    pub async fn scan_entry_names(
+        &self,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<(Vec<EntryNames>, Option<i64>)> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows: Vec<Row> = entry::Entity::find()
+            .select_only()
+            .columns([
+                entry::Column::Id,
+                entry::Column::Key,
+                entry::Column::Kind,
+                entry::Column::Visibility,
+                entry::Column::OrganisationId,
+                entry::Column::DisplayName,
+                entry::Column::GivenName,
+                entry::Column::Surname,
+            ])
+            .filter(entry::Column::Id.gt(after_id))
+            .order_by_asc(entry::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let next = rows
+            .last()
+            .map(|r| r.0)
+            .filter(|_| rows.len() as u64 == limit);
+        let names = rows
+            .into_iter()
+            .map(
+                |(_, key, kind, visibility, org, display_name, given_name, surname)| {
+                    Ok(EntryNames {
+                        key,
+                        kind: parse("entry kind", &kind)?,
+                        visibility: parse("entry visibility", &visibility)?,
+                        organisation: org
+                            .as_deref()
+                            .map(|o| parse::<OrgId>("entry organisation", o))
+                            .transpose()?,
+                        display_name,
+                        given_name,
+                        surname,
+                    })
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        Ok((names, next))
     }
 
     /// Up to `limit` attached certificates whose surrogate id is greater

@@ -729,6 +729,102 @@ async fn writes_are_refused_and_rest_changes_show_within_a_second() {
     f.node.stop().await;
 }
 
+/// Polls an LDAP search until `check` accepts its entries; fails after a second.
+async fn within_a_second(
+    ldap: &mut ldap3::Ldap,
+    filter: &str,
+    attrs: &[&str],
+    what: &str,
+    check: impl Fn(&[SearchEntry]) -> bool,
+) {
+    let started = Instant::now();
+    loop {
+        let (entries, _) = search(ldap, BASE, Scope::Subtree, filter, attrs).await;
+        if check(&entries) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{what}: {entries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn entries_read_before_a_rest_change_are_not_served_stale() {
+    let f = Fixture::new().await;
+    let mut ldap = f.client().await;
+    let alice = address("alice.smith", ORG);
+    let by_mail = format!("(mail={alice})");
+    // Read twice, so the entry and its names are surely held in memory.
+    for _ in 0..2 {
+        let (entries, _) = search(&mut ldap, BASE, Scope::Subtree, &by_mail, &["cn"]).await;
+        assert_eq!(entries.len(), 1);
+        let (entries, _) = search(&mut ldap, BASE, Scope::Subtree, "(sn=smit*)", &["mail"]).await;
+        assert!(mails(&entries).contains(&alice));
+    }
+    put(
+        &f.node,
+        &alice,
+        json!({"given_name": "Alice", "surname": "Jonker", "display_name": "Alice Jonker",
+               "organisation": ORG}),
+    )
+    .await;
+    within_a_second(
+        &mut ldap,
+        &by_mail,
+        &["cn", "sn"],
+        "new name by mail",
+        |e| e.len() == 1 && e[0].attrs.get("sn") == Some(&vec!["Jonker".to_string()]),
+    )
+    .await;
+    within_a_second(
+        &mut ldap,
+        "(sn=jonk*)",
+        &["mail"],
+        "found by new name",
+        |e| mails(e) == [alice.clone()],
+    )
+    .await;
+    within_a_second(
+        &mut ldap,
+        "(sn=smit*)",
+        &["mail"],
+        "gone from old name",
+        |e| !mails(e).contains(&alice),
+    )
+    .await;
+    // Internal now: anonymous clients stop seeing it at once.
+    put(
+        &f.node,
+        &alice,
+        json!({"given_name": "Alice", "surname": "Jonker", "display_name": "Alice Jonker",
+               "organisation": ORG, "visibility": "internal"}),
+    )
+    .await;
+    within_a_second(&mut ldap, &by_mail, &["cn"], "hidden when internal", |e| {
+        e.is_empty()
+    })
+    .await;
+    within_a_second(&mut ldap, "(sn=jonk*)", &["mail"], "hidden by name", |e| {
+        e.is_empty()
+    })
+    .await;
+    let res = f
+        .node
+        .http
+        .delete(f.node.url(&format!("/api/v1/entries/{alice}")))
+        .bearer_auth(f.node.admin())
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let mut bound = f.bound_client().await;
+    within_a_second(&mut bound, &by_mail, &["cn"], "removed", |e| e.is_empty()).await;
+    f.node.stop().await;
+}
+
 /// A self-signed certificate and key in `dir`, for LDAPS and StartTLS.
 pub fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let now = Utc::now();

@@ -1,0 +1,439 @@
+//! The attribute view: every entry's LDAP-matchable names (`mail`, `cn`,
+//! `sn`, `givenName`) in memory, sorted by value, for the equality and
+//! substring filters of address-book searches. It answers the same
+//! questions as the search index's attribute fields
+//! ([`crate::index::SearchIndex::keys_with_substring_after`]) with the same
+//! folding and the same answers, but from memory: a prefix filter is a range
+//! of a sorted set, not a walk of a term dictionary and a term-set query.
+//!
+//! A derived view like the index, and kept by the same catch-up
+//! ([`super::sync`]): built from a narrow scan of the entries table the
+//! first time the catch-up runs (the catch-up holds the index lock while
+//! it does, so no change slips between the scan and the next round), then
+//! changed with every record the catch-up applies. Until it is built the
+//! plan asks the index instead.
+//!
+//! Memory: a few short strings per entry (about 200 bytes with the sets'
+//! overhead), ~200 MB at 1 M entries.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+
+use crate::domain::{EntryKind, EntryNames, OrgId, Visibility, VisibilityScope};
+use crate::index::{
+    MAX_ATTR_RESULTS, RawAttr, Substrings, fold_assertion, fold_attribute_value,
+    substring_rest_matches,
+};
+
+const ATTRS: usize = 4;
+
+fn slot(attr: RawAttr) -> usize {
+    match attr {
+        RawAttr::Mail => 0,
+        RawAttr::Cn => 1,
+        RawAttr::Sn => 2,
+        RawAttr::GivenName => 3,
+    }
+}
+
+/// What the view keeps of one entry.
+struct Row {
+    visibility: Visibility,
+    organisation: Option<OrgId>,
+    /// Folded values by [`slot`]; `mail` is the key (none for domains).
+    values: [Option<Box<str>>; ATTRS],
+}
+
+/// One entry under one value: its key (with its first eight octets as a
+/// number, so most comparisons are one integer comparison), and whether it
+/// is internal (only those need their row looked up to see who may see them).
+struct Slot {
+    order: Order,
+    internal: bool,
+}
+
+/// A key ordered as its string: by the big-endian number of its first eight
+/// octets (zero-padded; keys hold no NUL), then by the whole string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Order(u64, Arc<str>);
+
+impl Order {
+    fn of(key: Arc<str>) -> Order {
+        let mut head = [0u8; 8];
+        let n = key.len().min(8);
+        head[..n].copy_from_slice(&key.as_bytes()[..n]);
+        Order(u64::from_be_bytes(head), key)
+    }
+}
+
+/// The least string above every string that starts with `prefix`; `None`
+/// when there is none (the empty prefix).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[derive(Default)]
+struct State {
+    rows: HashMap<Arc<str>, Row>,
+    /// Folded value → the entries holding it, in key order; by [`slot`].
+    sorted: [BTreeMap<Box<str>, Vec<Slot>>; ATTRS],
+}
+
+/// The view; empty and unbuilt until the first catch-up builds it.
+#[derive(Default)]
+pub(super) struct AttributeView {
+    state: RwLock<Option<State>>,
+}
+
+impl AttributeView {
+    /// Whether it has been built (and so can answer).
+    pub(super) fn is_built(&self) -> bool {
+        self.state.read().expect("attribute lock").is_some()
+    }
+
+    /// Replaces the whole view with `entries`.
+    pub(super) fn build(&self, entries: impl IntoIterator<Item = EntryNames>) {
+        let mut state = State::default();
+        for names in entries {
+            state.upsert(names);
+        }
+        *self.state.write().expect("attribute lock") = Some(state);
+    }
+
+    /// Applies the catch-up's round: `current` holds the present names of
+    /// `changed` keys; a changed key without them was removed. Nothing
+    /// happens before the view is built.
+    pub(super) fn apply(&self, changed: &[String], current: Vec<EntryNames>) {
+        let mut guard = self.state.write().expect("attribute lock");
+        let Some(state) = guard.as_mut() else { return };
+        for key in changed {
+            state.remove(key);
+        }
+        for names in current {
+            state.upsert(names);
+        }
+    }
+
+    /// Keys of entries in `scope` whose `attr` equals `value`, in key order,
+    /// the first `limit` after `after`. `None` until the view is built.
+    pub(super) fn keys_with_value_after(
+        &self,
+        attr: RawAttr,
+        value: &str,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Option<Vec<String>> {
+        let value = fold_assertion(value);
+        self.collect(
+            attr,
+            &value,
+            scope,
+            after,
+            limit,
+            Some(&|v: &str| v == value),
+        )
+    }
+
+    /// Keys of entries in `scope` whose `attr` matches the substring
+    /// assertion, in key order, the first `limit` after `after`. `None`
+    /// until the view is built.
+    pub(super) fn keys_with_substring_after(
+        &self,
+        attr: RawAttr,
+        parts: Substrings<'_>,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Option<Vec<String>> {
+        let initial = parts.initial.map(fold_assertion).unwrap_or_default();
+        let any: Vec<String> = parts.any.iter().map(|s| fold_assertion(s)).collect();
+        let last = parts.last.map(fold_assertion).unwrap_or_default();
+        let rest = |v: &str| substring_rest_matches(&v[initial.len()..], &any, &last);
+        let keep: Option<&dyn Fn(&str) -> bool> = if any.is_empty() && last.is_empty() {
+            None
+        } else {
+            Some(&rest)
+        };
+        self.collect(attr, &initial, scope, after, limit, keep)
+    }
+
+    /// The smallest `limit` keys after `after` among the values that start
+    /// with `start` and satisfy `keep` (all of them without), visible in `scope`.
+    fn collect(
+        &self,
+        attr: RawAttr,
+        start: &str,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+        keep: Option<&dyn Fn(&str) -> bool>,
+    ) -> Option<Vec<String>> {
+        let guard = self.state.read().expect("attribute lock");
+        let state = guard.as_ref()?;
+        let limit = limit.clamp(1, MAX_ATTR_RESULTS);
+        let after = after.map(|a| Order::of(Arc::from(a)));
+        let end = prefix_end(start);
+        let upper = match &end {
+            Some(end) => Bound::Excluded(end.as_str()),
+            None => Bound::Unbounded,
+        };
+        // A max-heap of the smallest keys so far; within one value the keys
+        // are sorted, so a value's run ends at the first key above its top.
+        let mut best: BinaryHeap<&Order> = BinaryHeap::with_capacity(limit + 1);
+        for (value, slots) in
+            state.sorted[slot(attr)].range::<str, _>((Bound::Included(start), upper))
+        {
+            if keep.is_some_and(|keep| !keep(value)) {
+                continue;
+            }
+            let from = after
+                .as_ref()
+                .map_or(0, |a| slots.partition_point(|s| s.order <= *a));
+            for s in &slots[from..] {
+                if best.len() == limit && best.peek().is_some_and(|top| s.order >= **top) {
+                    break;
+                }
+                if s.internal {
+                    let row = &state.rows[&s.order.1];
+                    if !scope.allows(row.visibility, row.organisation.as_ref()) {
+                        continue;
+                    }
+                }
+                best.push(&s.order);
+                if best.len() > limit {
+                    best.pop();
+                }
+            }
+        }
+        Some(
+            best.into_sorted_vec()
+                .into_iter()
+                .map(|o| o.1.to_string())
+                .collect(),
+        )
+    }
+}
+
+impl State {
+    fn remove(&mut self, key: &str) {
+        let Some((key, row)) = self.rows.remove_entry(key) else {
+            return;
+        };
+        for (i, value) in row.values.into_iter().enumerate() {
+            let Some(value) = value else { continue };
+            if let Some(slots) = self.sorted[i].get_mut(&value) {
+                let order = Order::of(key.clone());
+                if let Ok(at) = slots.binary_search_by(|s| s.order.cmp(&order)) {
+                    slots.remove(at);
+                }
+                if slots.is_empty() {
+                    self.sorted[i].remove(&value);
+                }
+            }
+        }
+    }
+
+    fn upsert(&mut self, names: EntryNames) {
+        self.remove(&names.key);
+        let key: Arc<str> = Arc::from(names.key.as_str());
+        let internal = names.visibility != Visibility::Public;
+        let mail = (names.kind != EntryKind::Domain).then(|| fold_attribute_value(&names.key));
+        let values = [
+            mail,
+            Some(fold_attribute_value(&names.display_name)),
+            names.surname.as_deref().map(fold_attribute_value),
+            names.given_name.as_deref().map(fold_attribute_value),
+        ]
+        .map(|v| v.map(String::into_boxed_str));
+        for (i, value) in values.iter().enumerate() {
+            let Some(value) = value else { continue };
+            let slots = self.sorted[i].entry(value.clone()).or_default();
+            let order = Order::of(key.clone());
+            let at = slots.partition_point(|s| s.order < order);
+            slots.insert(at, Slot { order, internal });
+        }
+        self.rows.insert(
+            key,
+            Row {
+                visibility: names.visibility,
+                organisation: names.organisation,
+                values,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(
+        key: &str,
+        cn: &str,
+        sn: &str,
+        visibility: Visibility,
+        org: Option<&str>,
+    ) -> EntryNames {
+        EntryNames {
+            key: key.into(),
+            kind: EntryKind::Person,
+            visibility,
+            organisation: org.map(|o| o.parse().unwrap()),
+            display_name: cn.into(),
+            given_name: None,
+            surname: Some(sn.into()),
+        }
+    }
+
+    fn view() -> AttributeView {
+        let view = AttributeView::default();
+        view.build([
+            names("c@x.org", "Carol Smith", "Smith", Visibility::Public, None),
+            names(
+                "a@x.org",
+                "Anna Smithers",
+                "Smithers",
+                Visibility::Public,
+                None,
+            ),
+            names(
+                "b@x.org",
+                "Bob Smit",
+                "Smit",
+                Visibility::Internal,
+                Some("org-b"),
+            ),
+            names("d@x.org", "Dan Jones", "Jones", Visibility::Public, None),
+        ]);
+        view
+    }
+
+    fn prefix(
+        view: &AttributeView,
+        attr: RawAttr,
+        p: &str,
+        scope: &VisibilityScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<String> {
+        let parts = Substrings {
+            initial: Some(p),
+            ..Substrings::default()
+        };
+        view.keys_with_substring_after(attr, parts, scope, after, limit)
+            .unwrap()
+    }
+
+    #[test]
+    fn prefixes_come_in_key_order_within_scope_and_window() {
+        let v = view();
+        let public = VisibilityScope::PublicOnly;
+        assert_eq!(
+            prefix(&v, RawAttr::Sn, "SMI", &public, None, 10),
+            ["a@x.org", "c@x.org"]
+        );
+        let org_b = VisibilityScope::PublicAnd("org-b".parse().unwrap());
+        assert_eq!(
+            prefix(&v, RawAttr::Sn, "smi", &org_b, None, 10),
+            ["a@x.org", "b@x.org", "c@x.org"]
+        );
+        assert_eq!(
+            prefix(&v, RawAttr::Sn, "smi", &org_b, None, 2),
+            ["a@x.org", "b@x.org"]
+        );
+        assert_eq!(
+            prefix(&v, RawAttr::Sn, "smi", &org_b, Some("a@x.org"), 1),
+            ["b@x.org"]
+        );
+        assert_eq!(
+            prefix(&v, RawAttr::Mail, "d@", &public, None, 10),
+            ["d@x.org"]
+        );
+        assert!(prefix(&v, RawAttr::GivenName, "", &public, None, 10).is_empty());
+    }
+
+    #[test]
+    fn substrings_and_equality_fold_case() {
+        let v = view();
+        let all = VisibilityScope::All;
+        let parts = Substrings {
+            initial: None,
+            any: &["MITH"],
+            last: Some("s"),
+        };
+        assert_eq!(
+            v.keys_with_substring_after(RawAttr::Cn, parts, &all, None, 10)
+                .unwrap(),
+            ["a@x.org"]
+        );
+        assert_eq!(
+            v.keys_with_value_after(RawAttr::Cn, "carol SMITH", &all, None, 10)
+                .unwrap(),
+            ["c@x.org"]
+        );
+    }
+
+    #[test]
+    fn changes_replace_and_remove_rows() {
+        let v = view();
+        let all = VisibilityScope::All;
+        v.apply(
+            &["c@x.org".into(), "d@x.org".into()],
+            vec![names(
+                "c@x.org",
+                "Carol Baker",
+                "Baker",
+                Visibility::Public,
+                None,
+            )],
+        );
+        assert_eq!(
+            prefix(&v, RawAttr::Sn, "smi", &all, None, 10),
+            ["a@x.org", "b@x.org"]
+        );
+        assert_eq!(
+            prefix(&v, RawAttr::Cn, "carol", &all, None, 10),
+            ["c@x.org"]
+        );
+        assert!(prefix(&v, RawAttr::Sn, "jones", &all, None, 10).is_empty());
+    }
+
+    #[test]
+    fn prefix_ends_bound_exactly_the_strings_with_the_prefix() {
+        assert_eq!(prefix_end("smi").as_deref(), Some("smj"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{d7ff}").as_deref(), Some("\u{e000}"));
+        assert_eq!(prefix_end(""), None);
+        let mut keys: Vec<Order> = ["b", "ab", "abc", "abcdefghij", "abcdefgh", "abcdefgi"]
+            .iter()
+            .map(|k| Order::of(Arc::from(*k)))
+            .collect();
+        keys.sort();
+        let sorted: Vec<&str> = keys.iter().map(|o| o.1.as_ref()).collect();
+        assert_eq!(
+            sorted,
+            ["ab", "abc", "abcdefgh", "abcdefghij", "abcdefgi", "b"]
+        );
+    }
+
+    #[test]
+    fn an_unbuilt_view_does_not_answer() {
+        let v = AttributeView::default();
+        v.apply(&["a@x.org".into()], Vec::new());
+        assert!(!v.is_built());
+        assert!(
+            v.keys_with_value_after(RawAttr::Cn, "x", &VisibilityScope::All, None, 1)
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! A bounded in-memory copy of recently read entries, for the protocol
+//! lookups that read the same entries over and over (LDAP `mail=` lookups
+//! and the pages of substring searches). A derived view like the search
+//! index: the index catch-up ([`super::sync`]) refreshes what it holds
+//! from the change log, so it lags the database as much as the index does
+//! (milliseconds for this process's writes, one poll for other processes').
+//!
+//! Reads race with that refresh: a reader may fetch a record just before a
+//! write commits and offer it to the cache just after the catch-up stored
+//! the new one. Every refresh bumps an epoch, and a reader's offer is taken
+//! only when the epoch did not move since before its database read, so a
+//! stale record never replaces a fresher one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quick_cache::Weighter;
+use quick_cache::sync::Cache;
+
+use crate::domain::EntryRecord;
+
+/// Bytes a cached record is charged beyond its strings and certificates.
+const OVERHEAD: u64 = 512;
+
+#[derive(Clone)]
+struct RecordWeight;
+
+impl Weighter<Box<str>, Arc<EntryRecord>> for RecordWeight {
+    fn weight(&self, key: &Box<str>, record: &Arc<EntryRecord>) -> u64 {
+        let e = &record.entry;
+        let strings = [
+            &e.given_name,
+            &e.surname,
+            &e.unit,
+            &e.title,
+            &e.profession,
+            &e.specialty,
+            &e.locality,
+            &e.region,
+            &e.country,
+            &e.postal_code,
+            &e.phone,
+        ]
+        .iter()
+        .map(|s| s.as_ref().map_or(0, String::len))
+        .sum::<usize>()
+            + e.display_name.len()
+            + key.len() * 2;
+        let certificates: usize = record
+            .certificates
+            .iter()
+            .map(|c| {
+                let cert = &c.certificate;
+                256 + cert.der.len()
+                    + cert.subject.len()
+                    + cert.issuer.len()
+                    + c.chain.iter().map(Vec::len).sum::<usize>()
+            })
+            .sum();
+        OVERHEAD + (strings + certificates) as u64
+    }
+}
+
+/// The cache and its epoch. A capacity of 0 turns it off.
+pub(super) struct EntryCache {
+    cache: Option<Cache<Box<str>, Arc<EntryRecord>, RecordWeight>>,
+    epoch: AtomicU64,
+}
+
+/// Taken before a database read, handed back with what it read.
+#[derive(Clone, Copy)]
+pub(super) struct Ticket(u64);
+
+impl EntryCache {
+    /// A cache holding about `bytes` of records; off when 0.
+    pub(super) fn new(bytes: u64) -> EntryCache {
+        let cache = (bytes > 0).then(|| {
+            let items = usize::try_from(bytes / 2048).unwrap_or(usize::MAX).max(16);
+            Cache::with_weighter(items, bytes, RecordWeight)
+        });
+        EntryCache {
+            cache,
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The cached record of `key` (lower-cased), if any.
+    pub(super) fn get(&self, key: &str) -> Option<Arc<EntryRecord>> {
+        self.cache.as_ref()?.get(key)
+    }
+
+    /// Call before reading records from the database to offer them.
+    pub(super) fn ticket(&self) -> Ticket {
+        Ticket(self.epoch.load(Ordering::Acquire))
+    }
+
+    /// Offers records read from the database after `ticket` was taken;
+    /// ignored when a refresh happened in between.
+    pub(super) fn offer(&self, ticket: Ticket, records: &[Arc<EntryRecord>]) {
+        let Some(cache) = &self.cache else { return };
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        for record in records {
+            cache.insert(record.entry.address.key().into_boxed_str(), record.clone());
+        }
+    }
+
+    /// Whether the cache is on and has room for more without evicting.
+    pub(super) fn has_room(&self) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|c| c.weight() < c.capacity() / 10 * 9)
+    }
+
+    /// Offers records read by the warm-up scan: like [`EntryCache::offer`],
+    /// but only while there is room, so it never pushes out what readers
+    /// asked for. Returns whether there is room left.
+    pub(super) fn fill(&self, ticket: Ticket, records: Vec<EntryRecord>) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return self.has_room();
+        }
+        for record in records {
+            if !self.has_room() {
+                return false;
+            }
+            let key = record.entry.address.key().into_boxed_str();
+            if !cache.contains_key(key.as_ref()) {
+                cache.insert(key, Arc::new(record));
+            }
+        }
+        self.has_room()
+    }
+
+    /// The catch-up's refresh: `current` are the records of `changed` keys
+    /// as they are now; keys without one were removed.
+    pub(super) fn refresh(&self, changed: &[String], current: &[EntryRecord]) {
+        let Some(cache) = &self.cache else { return };
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        // Only what readers asked for stays warm; the rest of a bulk import
+        // would only push it out.
+        let warm: std::collections::HashSet<&str> = changed
+            .iter()
+            .filter(|key| cache.remove(key.as_str()).is_some())
+            .map(String::as_str)
+            .collect();
+        if warm.is_empty() {
+            return;
+        }
+        for record in current {
+            let key = record.entry.address.key();
+            if warm.contains(key.as_str()) {
+                cache.insert(key.into_boxed_str(), Arc::new(record.clone()));
+            }
+        }
+    }
+
+    /// Forgets everything (the catch-up cannot say what changed).
+    pub(super) fn clear(&self) {
+        if let Some(cache) = &self.cache {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            cache.clear();
+        }
+    }
+}
