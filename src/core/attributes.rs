@@ -39,33 +39,27 @@ fn slot(attr: RawAttr) -> usize {
 
 /// What the view keeps of one entry.
 struct Row {
+    rank: u64,
     visibility: Visibility,
     organisation: Option<OrgId>,
     /// Folded values by [`slot`]; `mail` is the key (none for domains).
     values: [Option<Box<str>>; ATTRS],
 }
 
-/// One entry under one value: its key (with its first eight octets as a
-/// number, so most comparisons are one integer comparison), and whether it
-/// is internal (only those need their row looked up to see who may see them).
+/// One entry under one value: its rank (its place in key order, so that
+/// every comparison of the scan is one integer comparison), its key, and
+/// whether it is internal (only those need their row looked up to see who
+/// may see them).
 struct Slot {
-    order: Order,
+    rank: u64,
+    key: Arc<str>,
     internal: bool,
 }
 
-/// A key ordered as its string: by the big-endian number of its first eight
-/// octets (zero-padded; keys hold no NUL), then by the whole string.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Order(u64, Arc<str>);
-
-impl Order {
-    fn of(key: Arc<str>) -> Order {
-        let mut head = [0u8; 8];
-        let n = key.len().min(8);
-        head[..n].copy_from_slice(&key.as_bytes()[..n]);
-        Order(u64::from_be_bytes(head), key)
-    }
-}
+/// The distance between neighbouring ranks when they are (re)numbered: a
+/// key inserted between two others takes the middle, so 32 inserts into the
+/// same gap fit before the ranks are numbered afresh.
+const GAP: u64 = 1 << 32;
 
 /// The least string above every string that starts with `prefix`; `None`
 /// when there is none (the empty prefix).
@@ -84,7 +78,9 @@ fn prefix_end(prefix: &str) -> Option<String> {
 #[derive(Default)]
 struct State {
     rows: HashMap<Arc<str>, Row>,
-    /// Folded value → the entries holding it, in key order; by [`slot`].
+    /// Every key with its rank, in key order; ranks grow with the keys.
+    ranks: BTreeMap<Arc<str>, u64>,
+    /// Folded value → the entries holding it, in rank order; by [`slot`].
     sorted: [BTreeMap<Box<str>, Vec<Slot>>; ATTRS],
 }
 
@@ -102,6 +98,9 @@ impl AttributeView {
 
     /// Replaces the whole view with `entries`.
     pub(super) fn build(&self, entries: impl IntoIterator<Item = EntryNames>) {
+        let mut entries: Vec<EntryNames> = entries.into_iter().collect();
+        // In key order every entry is appended: no gap is ever split.
+        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         let mut state = State::default();
         for names in entries {
             state.upsert(names);
@@ -132,7 +131,7 @@ impl AttributeView {
         scope: &VisibilityScope,
         after: Option<&str>,
         limit: usize,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<Arc<str>>> {
         let value = fold_assertion(value);
         self.collect(
             attr,
@@ -154,7 +153,7 @@ impl AttributeView {
         scope: &VisibilityScope,
         after: Option<&str>,
         limit: usize,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<Arc<str>>> {
         let initial = parts.initial.map(fold_assertion).unwrap_or_default();
         let any: Vec<String> = parts.any.iter().map(|s| fold_assertion(s)).collect();
         let last = parts.last.map(fold_assertion).unwrap_or_default();
@@ -177,39 +176,45 @@ impl AttributeView {
         after: Option<&str>,
         limit: usize,
         keep: Option<&dyn Fn(&str) -> bool>,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<Arc<str>>> {
         let guard = self.state.read().expect("attribute lock");
         let state = guard.as_ref()?;
         let limit = limit.clamp(1, MAX_ATTR_RESULTS);
-        let after = after.map(|a| Order::of(Arc::from(a)));
+        // Keys up to `after` rank at most this; ranks start above 0.
+        let after = after.map_or(0, |a| {
+            state
+                .ranks
+                .range::<str, _>((Bound::Unbounded, Bound::Included(a)))
+                .next_back()
+                .map_or(0, |(_, rank)| *rank)
+        });
         let end = prefix_end(start);
         let upper = match &end {
             Some(end) => Bound::Excluded(end.as_str()),
             None => Bound::Unbounded,
         };
-        // A max-heap of the smallest keys so far; within one value the keys
-        // are sorted, so a value's run ends at the first key above its top.
-        let mut best: BinaryHeap<&Order> = BinaryHeap::with_capacity(limit + 1);
+        // A max-heap of the smallest ranks so far (ranks are unique, so the
+        // keys are never compared); within one value the slots are in rank
+        // order, so a value's run ends at the first rank above the top.
+        let mut best: BinaryHeap<(u64, &Arc<str>)> = BinaryHeap::with_capacity(limit + 1);
         for (value, slots) in
             state.sorted[slot(attr)].range::<str, _>((Bound::Included(start), upper))
         {
             if keep.is_some_and(|keep| !keep(value)) {
                 continue;
             }
-            let from = after
-                .as_ref()
-                .map_or(0, |a| slots.partition_point(|s| s.order <= *a));
+            let from = slots.partition_point(|s| s.rank <= after);
             for s in &slots[from..] {
-                if best.len() == limit && best.peek().is_some_and(|top| s.order >= **top) {
+                if best.len() == limit && best.peek().is_some_and(|top| s.rank >= top.0) {
                     break;
                 }
                 if s.internal {
-                    let row = &state.rows[&s.order.1];
+                    let row = &state.rows[&s.key];
                     if !scope.allows(row.visibility, row.organisation.as_ref()) {
                         continue;
                     }
                 }
-                best.push(&s.order);
+                best.push((s.rank, &s.key));
                 if best.len() > limit {
                     best.pop();
                 }
@@ -218,7 +223,7 @@ impl AttributeView {
         Some(
             best.into_sorted_vec()
                 .into_iter()
-                .map(|o| o.1.to_string())
+                .map(|(_, key)| key.clone())
                 .collect(),
         )
     }
@@ -229,11 +234,11 @@ impl State {
         let Some((key, row)) = self.rows.remove_entry(key) else {
             return;
         };
+        self.ranks.remove(&key);
         for (i, value) in row.values.into_iter().enumerate() {
             let Some(value) = value else { continue };
             if let Some(slots) = self.sorted[i].get_mut(&value) {
-                let order = Order::of(key.clone());
-                if let Ok(at) = slots.binary_search_by(|s| s.order.cmp(&order)) {
+                if let Ok(at) = slots.binary_search_by(|s| s.rank.cmp(&row.rank)) {
                     slots.remove(at);
                 }
                 if slots.is_empty() {
@@ -243,9 +248,53 @@ impl State {
         }
     }
 
+    /// A rank for a key not in the view: between its neighbours'.
+    fn new_rank(&mut self, key: &str) -> u64 {
+        loop {
+            let below = self
+                .ranks
+                .range::<str, _>((Bound::Unbounded, Bound::Excluded(key)))
+                .next_back()
+                .map_or(0, |(_, r)| *r);
+            let above = self
+                .ranks
+                .range::<str, _>((Bound::Excluded(key), Bound::Unbounded))
+                .next()
+                .map(|(_, r)| *r);
+            let rank = match above {
+                None => below.checked_add(GAP),
+                Some(above) if above - below >= 2 => Some(below + (above - below) / 2),
+                Some(_) => None,
+            };
+            match rank {
+                Some(rank) => return rank,
+                None => self.renumber(),
+            }
+        }
+    }
+
+    /// Spreads the ranks out again, `GAP` apart, keeping their order.
+    fn renumber(&mut self) {
+        for (i, rank) in self.ranks.values_mut().enumerate() {
+            *rank = (i as u64 + 1) * GAP;
+        }
+        for (key, row) in &mut self.rows {
+            row.rank = self.ranks[key];
+        }
+        for sorted in &mut self.sorted {
+            for slots in sorted.values_mut() {
+                for s in slots.iter_mut() {
+                    s.rank = self.ranks[&s.key];
+                }
+            }
+        }
+    }
+
     fn upsert(&mut self, names: EntryNames) {
         self.remove(&names.key);
         let key: Arc<str> = Arc::from(names.key.as_str());
+        let rank = self.new_rank(&key);
+        self.ranks.insert(key.clone(), rank);
         let internal = names.visibility != Visibility::Public;
         let mail = (names.kind != EntryKind::Domain).then(|| fold_attribute_value(&names.key));
         let values = [
@@ -258,13 +307,20 @@ impl State {
         for (i, value) in values.iter().enumerate() {
             let Some(value) = value else { continue };
             let slots = self.sorted[i].entry(value.clone()).or_default();
-            let order = Order::of(key.clone());
-            let at = slots.partition_point(|s| s.order < order);
-            slots.insert(at, Slot { order, internal });
+            let at = slots.partition_point(|s| s.rank < rank);
+            slots.insert(
+                at,
+                Slot {
+                    rank,
+                    key: key.clone(),
+                    internal,
+                },
+            );
         }
         self.rows.insert(
             key,
             Row {
+                rank,
                 visibility: names.visibility,
                 organisation: names.organisation,
                 values,
@@ -330,8 +386,14 @@ mod tests {
             initial: Some(p),
             ..Substrings::default()
         };
-        view.keys_with_substring_after(attr, parts, scope, after, limit)
-            .unwrap()
+        strings(
+            view.keys_with_substring_after(attr, parts, scope, after, limit)
+                .unwrap(),
+        )
+    }
+
+    fn strings(keys: Vec<Arc<str>>) -> Vec<String> {
+        keys.iter().map(|k| k.to_string()).collect()
     }
 
     #[test]
@@ -372,13 +434,17 @@ mod tests {
             last: Some("s"),
         };
         assert_eq!(
-            v.keys_with_substring_after(RawAttr::Cn, parts, &all, None, 10)
-                .unwrap(),
+            strings(
+                v.keys_with_substring_after(RawAttr::Cn, parts, &all, None, 10)
+                    .unwrap()
+            ),
             ["a@x.org"]
         );
         assert_eq!(
-            v.keys_with_value_after(RawAttr::Cn, "carol SMITH", &all, None, 10)
-                .unwrap(),
+            strings(
+                v.keys_with_value_after(RawAttr::Cn, "carol SMITH", &all, None, 10)
+                    .unwrap()
+            ),
             ["c@x.org"]
         );
     }
@@ -414,15 +480,37 @@ mod tests {
         assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
         assert_eq!(prefix_end("\u{d7ff}").as_deref(), Some("\u{e000}"));
         assert_eq!(prefix_end(""), None);
-        let mut keys: Vec<Order> = ["b", "ab", "abc", "abcdefghij", "abcdefgh", "abcdefgi"]
-            .iter()
-            .map(|k| Order::of(Arc::from(*k)))
-            .collect();
+    }
+
+    #[test]
+    fn ranks_keep_key_order_through_inserts_into_one_gap() {
+        let v = AttributeView::default();
+        v.build([
+            names("a@x.org", "Ann Lee", "Lee", Visibility::Public, None),
+            names("z@x.org", "Zoe Lee", "Lee", Visibility::Public, None),
+        ]);
+        // Each key lands just above "a@x.org": the gap halves every time,
+        // and the ranks are renumbered when it is used up.
+        let mut keys: Vec<String> = (0..80).rev().map(|i| format!("a{i:03}@x.org")).collect();
+        for key in &keys {
+            v.apply(
+                std::slice::from_ref(key),
+                vec![names(key, "Ann Lee", "Lee", Visibility::Public, None)],
+            );
+        }
+        keys.push("a@x.org".into());
+        keys.push("z@x.org".into());
         keys.sort();
-        let sorted: Vec<&str> = keys.iter().map(|o| o.1.as_ref()).collect();
+        let all = VisibilityScope::All;
+        assert_eq!(prefix(&v, RawAttr::Sn, "lee", &all, None, 1000), keys);
         assert_eq!(
-            sorted,
-            ["ab", "abc", "abcdefgh", "abcdefghij", "abcdefgi", "b"]
+            prefix(&v, RawAttr::Sn, "lee", &all, Some("a040@x.org"), 3),
+            ["a041@x.org", "a042@x.org", "a043@x.org"]
+        );
+        // A key between two others that is not in the view.
+        assert_eq!(
+            prefix(&v, RawAttr::Sn, "lee", &all, Some("a0405"), 1),
+            ["a040@x.org"]
         );
     }
 

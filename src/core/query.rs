@@ -65,7 +65,7 @@ enum Plan {
     /// order after the window's start: the set is exact up to its largest
     /// key, and what lies beyond needs another plan from there.
     Keys {
-        keys: BTreeSet<String>,
+        keys: BTreeSet<Arc<str>>,
         partial: bool,
     },
     /// Any entry can match: enumerate in key order.
@@ -81,7 +81,7 @@ struct Window<'a> {
 }
 
 impl Plan {
-    fn complete(keys: BTreeSet<String>) -> Plan {
+    fn complete(keys: BTreeSet<Arc<str>>) -> Plan {
         Plan::Keys {
             keys,
             partial: false,
@@ -89,7 +89,7 @@ impl Plan {
     }
 
     /// Keys read through a window: partial when the window was filled.
-    fn windowed(keys: Vec<String>, window: Option<Window<'_>>) -> Plan {
+    fn windowed(keys: Vec<Arc<str>>, window: Option<Window<'_>>) -> Plan {
         match window {
             Some(w) => Plan::Keys {
                 partial: keys.len() >= w.need,
@@ -175,21 +175,21 @@ impl Directory {
             Some(window(query.after.as_deref(), want, 0)),
         )?;
         let mut page = EntryPage::default();
-        let mut cursor = query.after.clone();
+        let mut cursor: Option<Arc<str>> = query.after.as_deref().map(Arc::from);
         loop {
             if query.deadline.is_some_and(|d| Instant::now() >= d) {
                 page.timed_out = true;
                 return Ok(page);
             }
-            let batch: Vec<String> = match &plan {
+            let batch: Vec<Arc<str>> = match &plan {
                 Plan::Keys { keys, partial } => {
                     let from = match &cursor {
-                        Some(after) => Bound::Excluded(after.clone()),
+                        Some(after) => Bound::Excluded(after.as_ref()),
                         None => Bound::Unbounded,
                     };
                     let take = (want + 1 - page.entries.len().min(want)).clamp(1, BATCH);
-                    let batch: Vec<String> = keys
-                        .range((from, Bound::Unbounded))
+                    let batch: Vec<Arc<str>> = keys
+                        .range::<str, _>((from, Bound::Unbounded))
                         .take(take)
                         .cloned()
                         .collect();
@@ -215,6 +215,9 @@ impl Directory {
                     };
                     self.index()?
                         .keys_in_order(org, &scope, cursor.as_deref(), BATCH)?
+                        .into_iter()
+                        .map(Arc::from)
+                        .collect()
                 }
             };
             let Some(last) = batch.last().cloned() else {
@@ -262,14 +265,15 @@ impl Directory {
 
     /// The current records of `keys` (lower-cased, in that order; missing
     /// ones left out), from the entry cache where it holds them.
-    async fn entries_cached(&self, keys: &[String]) -> Result<Vec<Arc<EntryRecord>>> {
+    async fn entries_cached<K: AsRef<str>>(&self, keys: &[K]) -> Result<Vec<Arc<EntryRecord>>> {
         let cache = &self.inner.cache;
-        let mut found: Vec<Option<Arc<EntryRecord>>> = keys.iter().map(|k| cache.get(k)).collect();
+        let mut found: Vec<Option<Arc<EntryRecord>>> =
+            keys.iter().map(|k| cache.get(k.as_ref())).collect();
         let missing: Vec<String> = keys
             .iter()
             .zip(&found)
             .filter(|(_, hit)| hit.is_none())
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.as_ref().to_owned())
             .collect();
         if !missing.is_empty() {
             let ticket = cache.ticket();
@@ -288,7 +292,7 @@ impl Directory {
                 .collect();
             for (key, slot) in keys.iter().zip(found.iter_mut()) {
                 if slot.is_none() {
-                    *slot = read.remove(key);
+                    *slot = read.remove(key.as_ref());
                 }
             }
         }
@@ -304,7 +308,7 @@ impl Directory {
         scope: &VisibilityScope,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Arc<str>>> {
         if let Some(keys) = self
             .inner
             .attributes
@@ -314,7 +318,10 @@ impl Directory {
         }
         Ok(self
             .index()?
-            .keys_with_value_after(attr, value, scope, after, limit)?)
+            .keys_with_value_after(attr, value, scope, after, limit)?
+            .into_iter()
+            .map(Arc::from)
+            .collect())
     }
 
     /// Keys whose `attr` matches a substring assertion, like [`Self::keys_with_value`].
@@ -325,7 +332,7 @@ impl Directory {
         scope: &VisibilityScope,
         after: Option<&str>,
         limit: usize,
-    ) -> std::result::Result<Vec<String>, CoreError> {
+    ) -> std::result::Result<Vec<Arc<str>>, CoreError> {
         let any: Vec<&str> = parts.any.iter().map(String::as_str).collect();
         let parts = crate::index::Substrings {
             initial: parts.initial.as_deref(),
@@ -341,7 +348,10 @@ impl Directory {
         }
         Ok(self
             .index()?
-            .keys_with_substring_after(attr, parts, scope, after, limit)?)
+            .keys_with_substring_after(attr, parts, scope, after, limit)?
+            .into_iter()
+            .map(Arc::from)
+            .collect())
     }
 
     /// The candidate keys for `criteria`, or `Everything` when the index
@@ -356,7 +366,7 @@ impl Directory {
         let limit = window.map_or(MAX_ATTR_RESULTS, |w| w.need);
         Ok(match criteria {
             Criteria::Equals(Field::Address, value) => {
-                Plan::complete(BTreeSet::from([value.to_lowercase()]))
+                Plan::complete(BTreeSet::from([Arc::from(value.to_lowercase())]))
             }
             Criteria::Equals(field, value) => match index_attr(*field) {
                 Some(attr) => Plan::windowed(
@@ -386,7 +396,7 @@ impl Directory {
                     1 => keyed.pop().expect("one plan"),
                     // Partial sets do not intersect correctly: whole sets.
                     _ => {
-                        let mut narrowest: Option<BTreeSet<String>> = None;
+                        let mut narrowest: Option<BTreeSet<Arc<str>>> = None;
                         for child in children {
                             if let Plan::Keys { keys, .. } = self.plan(child, scope, None)? {
                                 narrowest = Some(match narrowest {
@@ -403,13 +413,13 @@ impl Directory {
                 let mut all = BTreeSet::new();
                 // The union is exact only up to the smallest last key of
                 // the partial children.
-                let mut bound: Option<String> = None;
+                let mut bound: Option<Arc<str>> = None;
                 for child in children {
                     match self.plan(child, scope, window)? {
                         Plan::Keys { keys, partial } => {
                             if partial && let Some(last) = keys.last() {
                                 bound = Some(match bound {
-                                    Some(b) if b.as_str() <= last.as_str() => b,
+                                    Some(b) if b <= *last => b,
                                     _ => last.clone(),
                                 });
                             }
@@ -420,7 +430,7 @@ impl Directory {
                 }
                 match bound {
                     Some(bound) => {
-                        all.retain(|k| k.as_str() <= bound.as_str());
+                        all.retain(|k| **k <= *bound);
                         Plan::Keys {
                             keys: all,
                             partial: true,

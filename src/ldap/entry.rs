@@ -12,8 +12,7 @@
 //! to a visible entry is served, whatever its trust status: clients pick the
 //! usable ones by validity and path (as Direct's DCDT expects them to).
 
-use ldap3_proto::proto::{LdapPartialAttribute, LdapSearchResultEntry};
-
+use super::ber::EncodedEntries;
 use super::filter::{ENTRY_CLASSES, attribute_type};
 use crate::core::{EntryView, certs_only_pkcs7};
 use crate::domain::{DirectoryTree, Organisation};
@@ -133,83 +132,81 @@ impl Selection {
     }
 }
 
-/// Collects attributes for one result entry.
+/// Writes the attributes of one result entry, as selected, into the
+/// search's encoder.
 struct Builder<'a> {
     selection: &'a Selection,
     types_only: bool,
-    attributes: Vec<LdapPartialAttribute>,
+    out: &'a mut EncodedEntries,
 }
 
 impl Builder<'_> {
-    fn push(&mut self, name: &str, vals: Vec<Vec<u8>>) {
+    fn push(&mut self, name: &str, vals: &[&[u8]]) {
         if vals.is_empty() {
             return;
         }
-        self.attributes.push(LdapPartialAttribute {
-            atype: name.to_owned(),
-            vals: if self.types_only { Vec::new() } else { vals },
-        });
+        self.out
+            .attribute(name, if self.types_only { &[] } else { vals });
     }
 
-    fn user(&mut self, name: &str, vals: impl FnOnce() -> Vec<Vec<u8>>) {
+    fn user(&mut self, name: &str, vals: &[&[u8]]) {
         if self.selection.wants_user(name) {
-            self.push(name, vals());
+            self.push(name, vals);
         }
+    }
+
+    /// Whether [`ENTRY_USER_ATTRS`]`[i]` is to be returned.
+    fn wants_entry(&self, i: usize) -> bool {
+        self.selection.entry_user & (1 << i) != 0
     }
 
     /// [`Builder::user`] for [`ENTRY_USER_ATTRS`]`[i]`.
-    fn entry_user(&mut self, i: usize, vals: impl FnOnce() -> Vec<Vec<u8>>) {
-        if self.selection.entry_user & (1 << i) != 0 {
-            self.push(ENTRY_USER_ATTRS[i], vals());
+    fn entry_user(&mut self, i: usize, vals: &[&[u8]]) {
+        if self.wants_entry(i) {
+            self.push(ENTRY_USER_ATTRS[i], vals);
         }
     }
 
-    /// [`Builder::text`] for [`ENTRY_USER_ATTRS`]`[i]`.
+    /// One text value (when there is one) of [`ENTRY_USER_ATTRS`]`[i]`.
     fn entry_text(&mut self, i: usize, value: Option<&str>) {
         if let Some(v) = value {
-            self.entry_user(i, || vec![v.as_bytes().to_vec()]);
+            self.entry_user(i, &[v.as_bytes()]);
         }
     }
 
-    fn operational(&mut self, name: &str, vals: impl FnOnce() -> Vec<Vec<u8>>) {
+    fn operational(&mut self, name: &str, vals: &[&[u8]]) {
         if self.selection.wants_operational(name) {
-            self.push(name, vals());
-        }
-    }
-
-    fn finish(self, dn: String) -> LdapSearchResultEntry {
-        LdapSearchResultEntry {
-            dn,
-            attributes: self.attributes,
+            self.push(name, vals);
         }
     }
 }
 
-fn texts<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Vec<u8>> {
-    values.into_iter().map(|v| v.as_bytes().to_vec()).collect()
+fn bytes_of<'a>(values: &'a [&str]) -> Vec<&'a [u8]> {
+    values.iter().map(|v| v.as_bytes()).collect()
 }
 
 /// GeneralizedTime (RFC 4517 §3.3.13) in UTC.
-fn generalized_time(t: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    t.format("%Y%m%d%H%M%SZ").to_string().into_bytes()
+fn generalized_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y%m%d%H%M%SZ").to_string()
 }
 
-/// The search result entry for a directory entry.
+/// Appends the search result entry for a directory entry to `out`.
 pub fn entry(
+    out: &mut EncodedEntries,
     tree: &DirectoryTree,
     view: &EntryView,
     selection: &Selection,
     types_only: bool,
-) -> LdapSearchResultEntry {
+) {
     let e = &view.record.entry;
     let address = e.address.text();
     let dn = tree.entry_dn(&address, e.organisation.as_ref());
     let mut b = Builder {
         selection,
         types_only,
-        attributes: Vec::new(),
+        out,
     };
-    b.entry_user(at::OBJECT_CLASS, || texts(ENTRY_CLASSES));
+    b.entry_user(at::OBJECT_CLASS, &bytes_of(&ENTRY_CLASSES));
     b.entry_text(at::MAIL, Some(&address));
     b.entry_text(at::CN, Some(&e.display_name));
     b.entry_text(at::DISPLAY_NAME, Some(&e.display_name));
@@ -229,42 +226,43 @@ pub fn entry(
     b.entry_text(at::C, e.country.as_deref());
     b.entry_text(at::POSTAL_CODE, e.postal_code.as_deref());
     b.entry_text(at::TELEPHONE_NUMBER, e.phone.as_deref());
-    b.entry_user(at::CCDIR_IDENTIFIER, || {
-        e.identifiers
-            .iter()
-            .map(|i| i.to_string().into_bytes())
-            .collect()
-    });
+    if b.wants_entry(at::CCDIR_IDENTIFIER) {
+        let ids: Vec<String> = e.identifiers.iter().map(|i| i.to_string()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        b.entry_user(at::CCDIR_IDENTIFIER, &bytes_of(&ids));
+    }
     b.entry_text(at::CCDIR_KIND, Some(e.kind.as_str()));
     let certs = &view.record.certificates;
     for name in selection.binary_names("usercertificate", "userCertificate") {
-        b.push(
-            &name,
-            certs.iter().map(|c| c.certificate.der.clone()).collect(),
-        );
+        let ders: Vec<&[u8]> = certs.iter().map(|c| c.certificate.der.as_slice()).collect();
+        b.push(&name, &ders);
     }
     for name in selection.binary_names("usersmimecertificate", "userSMIMECertificate") {
         if types_only {
-            b.push(&name, vec![Vec::new(); certs.len().min(1)]);
+            b.push(&name, &vec![&[][..]; certs.len().min(1)]);
             continue;
         }
-        b.push(
-            &name,
-            certs
-                .iter()
-                .map(|c| {
-                    let mut ders: Vec<&[u8]> = vec![&c.certificate.der];
-                    ders.extend(c.chain.iter().map(Vec::as_slice));
-                    certs_only_pkcs7(&ders)
-                })
-                .collect(),
+        let bundles: Vec<Vec<u8>> = certs
+            .iter()
+            .map(|c| {
+                let mut ders: Vec<&[u8]> = vec![&c.certificate.der];
+                ders.extend(c.chain.iter().map(Vec::as_slice));
+                certs_only_pkcs7(&ders)
+            })
+            .collect();
+        let bundles: Vec<&[u8]> = bundles.iter().map(Vec::as_slice).collect();
+        b.push(&name, &bundles);
+    }
+    b.operational("entryDN", &[dn.as_bytes()]);
+    b.operational("structuralObjectClass", &[b"inetOrgPerson"]);
+    b.operational("hasSubordinates", &[b"FALSE"]);
+    if selection.wants_operational("modifytimestamp") {
+        b.operational(
+            "modifyTimestamp",
+            &[generalized_time(e.updated_at).as_bytes()],
         );
     }
-    b.operational("entryDN", || vec![dn.clone().into_bytes()]);
-    b.operational("structuralObjectClass", || texts(["inetOrgPerson"]));
-    b.operational("hasSubordinates", || texts(["FALSE"]));
-    b.operational("modifyTimestamp", || vec![generalized_time(e.updated_at)]);
-    b.finish(dn)
+    b.out.finish_entry(&dn);
 }
 
 /// An organisation node's attributes (type, values), for filters and results.
@@ -310,26 +308,29 @@ pub fn base_attributes(tree: &DirectoryTree) -> Vec<(&'static str, Vec<String>)>
     }
 }
 
-/// The search result entry for a synthetic node with these attributes.
+/// Appends the search result entry for a synthetic node with these
+/// attributes to `out`.
 pub fn synthetic(
-    dn: String,
+    out: &mut EncodedEntries,
+    dn: &str,
     attributes: &[(&'static str, Vec<String>)],
     structural: &str,
     selection: &Selection,
     types_only: bool,
-) -> LdapSearchResultEntry {
+) {
     let mut b = Builder {
         selection,
         types_only,
-        attributes: Vec::new(),
+        out,
     };
     for (name, values) in attributes {
-        b.user(name, || texts(values.iter().map(String::as_str)));
+        let values: Vec<&[u8]> = values.iter().map(String::as_bytes).collect();
+        b.user(name, &values);
     }
-    b.operational("entryDN", || vec![dn.clone().into_bytes()]);
-    b.operational("structuralObjectClass", || texts([structural]));
-    b.operational("hasSubordinates", || texts(["TRUE"]));
-    b.finish(dn)
+    b.operational("entryDN", &[dn.as_bytes()]);
+    b.operational("structuralObjectClass", &[structural.as_bytes()]);
+    b.operational("hasSubordinates", &[b"TRUE"]);
+    b.out.finish_entry(dn);
 }
 
 #[cfg(test)]

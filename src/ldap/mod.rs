@@ -182,6 +182,9 @@ pub async fn answer_bytes(ldap: &Arc<Ldap>, input: &[u8]) -> Vec<LdapMsg> {
             break;
         };
         let reply = session.respond(&frame).await;
+        if let Some(entries) = reply.entries {
+            out.extend(ber::decode_all(entries.bytes));
+        }
         out.extend(reply.messages);
         if reply.then != Then::Continue {
             break;

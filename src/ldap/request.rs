@@ -16,6 +16,7 @@ use ldap3_proto::proto::{
 };
 
 use super::Ldap;
+use super::ber::EncodedEntries;
 use super::bind::bind;
 use super::error::LdapError;
 use super::extended::{After, extended};
@@ -42,6 +43,8 @@ pub enum Then {
 /// The answers to one request.
 #[derive(Debug)]
 pub struct Reply {
+    /// A search's result entries, encoded; sent before `messages`.
+    pub entries: Option<EncodedEntries>,
     pub messages: Vec<LdapMsg>,
     pub then: Then,
 }
@@ -259,7 +262,11 @@ impl Session {
     }
 
     async fn answer(&mut self, frame: &[u8]) -> Reply {
-        let reply = |messages, then| Reply { messages, then };
+        let reply = |messages, then| Reply {
+            entries: None,
+            messages,
+            then,
+        };
         let close = |message: &str| {
             reply(
                 vec![notice_of_disconnection(
@@ -342,7 +349,7 @@ impl Session {
                     }),
                     _ => None,
                 });
-                let messages = search(
+                let (entries, done) = search(
                     &self.ldap,
                     &self.caller,
                     self.secure,
@@ -351,7 +358,11 @@ impl Session {
                     paged.as_ref(),
                 )
                 .await;
-                reply(messages, Then::Continue)
+                Reply {
+                    entries: Some(entries),
+                    messages: vec![done],
+                    then: Then::Continue,
+                }
             }
             op @ (LdapOp::AddRequest(_)
             | LdapOp::ModifyRequest(_)
@@ -398,11 +409,7 @@ impl Session {
 /// What a reply tells the metrics: the operation it ends, its result code
 /// (0 when it carries none, as after an unbind) and the entries it sent.
 fn outcome(reply: &Reply) -> (&'static str, u32, u64) {
-    let entries = reply
-        .messages
-        .iter()
-        .filter(|m| matches!(m.op, LdapOp::SearchResultEntry(_)))
-        .count() as u64;
+    let entries = reply.entries.as_ref().map_or(0, |e| e.count) as u64;
     let Some(last) = reply.messages.last() else {
         return ("unbind-or-abandon", 0, 0);
     };

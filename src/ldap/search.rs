@@ -23,6 +23,7 @@ use ldap3_proto::proto::{
 };
 
 use super::Ldap;
+use super::ber::EncodedEntries;
 use super::entry::{self, Selection};
 use super::error::LdapError;
 use super::filter::{matches_attributes, to_criteria};
@@ -146,7 +147,7 @@ pub fn error_code(e: &LdapError) -> LdapResultCode {
     LdapResultCode::try_from(i64::from(e.result_code())).unwrap_or(LdapResultCode::Other)
 }
 
-/// Answers a search: its entries, then the done message.
+/// Answers a search: its entries (encoded), then the done message.
 pub async fn search(
     ldap: &Ldap,
     caller: &Caller,
@@ -154,9 +155,9 @@ pub async fn search(
     msgid: i32,
     request: &LdapSearchRequest,
     paged: Option<&PagedRequest>,
-) -> Vec<LdapMsg> {
-    let mut out = Vec::new();
-    let ending = match run(ldap, caller, secure, msgid, request, paged, &mut out).await {
+) -> (EncodedEntries, LdapMsg) {
+    let mut out = EncodedEntries::new(msgid);
+    let ending = match run(ldap, caller, secure, request, paged, &mut out).await {
         Ok(ending) => ending,
         Err(e) => Ending {
             code: error_code(&e),
@@ -168,12 +169,12 @@ pub async fn search(
         Some(cookie) => vec![LdapControl::SimplePagedResults { size: 0, cookie }],
         None => Vec::new(),
     };
-    out.push(LdapMsg {
+    let done = LdapMsg {
         msgid,
         op: LdapOp::SearchResultDone(result(ending.code, ending.message)),
         ctrl,
-    });
-    out
+    };
+    (out, done)
 }
 
 fn now_seconds() -> u64 {
@@ -186,10 +187,9 @@ async fn run(
     ldap: &Ldap,
     caller: &Caller,
     secure: bool,
-    msgid: i32,
     request: &LdapSearchRequest,
     paged: Option<&PagedRequest>,
-    out: &mut Vec<LdapMsg>,
+    out: &mut EncodedEntries,
 ) -> Result<Ending, LdapError> {
     let node = ldap
         .tree
@@ -200,13 +200,6 @@ async fn run(
         code: LdapResultCode::Success,
         message: String::new(),
         cookie,
-    };
-    let send = |out: &mut Vec<LdapMsg>, entry| {
-        out.push(LdapMsg {
-            msgid,
-            op: LdapOp::SearchResultEntry(entry),
-            ctrl: Vec::new(),
-        })
     };
     if node == TreeNode::RootDse {
         if request.scope != LdapSearchScope::Base {
@@ -220,7 +213,7 @@ async fn run(
             &selection,
             request.typesonly,
         ) {
-            send(out, e);
+            out.push(&e);
         }
         return Ok(success(paged.map(|_| Vec::new())));
     }
@@ -270,15 +263,13 @@ async fn run(
                 next = Some(Position::Synthetic(i as u32));
                 break;
             }
-            send(
+            entry::synthetic(
                 out,
-                entry::synthetic(
-                    node.dn.clone(),
-                    &node.attributes,
-                    node.structural,
-                    &selection,
-                    request.typesonly,
-                ),
+                &node.dn,
+                &node.attributes,
+                node.structural,
+                &selection,
+                request.typesonly,
             );
             sent += 1;
         }
@@ -305,10 +296,7 @@ async fn run(
         } else {
             let last = page.entries.last().map(|v| v.record.entry.address.key());
             for view in &page.entries {
-                send(
-                    out,
-                    entry::entry(&ldap.tree, view, &selection, request.typesonly),
-                );
+                entry::entry(out, &ldap.tree, view, &selection, request.typesonly);
             }
             if page.more {
                 next = Some(Position::EntriesAfter(last.or(after)));

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use futures::{SinkExt, StreamExt};
 use ldap3_lber::structure::StructureTag;
-use ldap3_proto::proto::{LdapMsg, LdapOp, LdapResultCode};
+use ldap3_proto::proto::{LdapMsg, LdapResultCode};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -108,15 +108,22 @@ impl Encoder<LdapMsg> for Frames {
     type Error = FrameError;
 
     fn encode(&mut self, msg: LdapMsg, buf: &mut BytesMut) -> Result<(), FrameError> {
-        if let (LdapOp::SearchResultEntry(entry), true) = (&msg.op, msg.ctrl.is_empty()) {
-            super::ber::encode_search_entry(buf, msg.msgid, entry);
-            return Ok(());
-        }
         let tag: StructureTag = msg.into();
         ldap3_lber::write::encode_into(buf, tag)?;
         Ok(())
     }
 }
+
+/// The connection's framing. A reply is written as one piece (one flush
+/// after all its messages), not in pieces of the codec's default 8 KiB.
+fn framed(stream: Box<dyn ByteStream>, max: usize) -> Framed<Box<dyn ByteStream>, Frames> {
+    let mut framed = Framed::new(stream, Frames::new(max));
+    framed.set_backpressure_boundary(REPLY_BUFFER);
+    framed
+}
+
+/// Bytes of a reply buffered before they are written out.
+const REPLY_BUFFER: usize = 1 << 20;
 
 /// Runs one connection until the client leaves, idles out or breaks the
 /// protocol. `secure` when the stream is TLS already (LDAPS).
@@ -127,7 +134,7 @@ pub async fn serve_stream(
     secure: bool,
 ) {
     let mut session = Session::new(ldap.clone(), peer, secure);
-    let mut framed = Framed::new(stream, Frames::new(ldap.limits.max_message_bytes));
+    let mut framed = framed(stream, ldap.limits.max_message_bytes);
     loop {
         let next = tokio::time::timeout(ldap.limits.idle, framed.next()).await;
         let frame = match next {
@@ -159,6 +166,16 @@ pub async fn serve_stream(
             }
         };
         let reply = session.respond(&frame).await;
+        if let Some(entries) = reply.entries {
+            // The write buffer is empty after the last reply's flush: the
+            // encoded entries become it rather than being copied in.
+            let buffer = framed.write_buffer_mut();
+            if buffer.is_empty() {
+                *buffer = entries.bytes;
+            } else {
+                buffer.extend_from_slice(&entries.bytes);
+            }
+        }
         for message in reply.messages {
             if framed.feed(message).await.is_err() {
                 return;
@@ -189,9 +206,9 @@ pub async fn serve_stream(
                         }
                     };
                 session.tls_started();
-                framed = Framed::new(
+                framed = self::framed(
                     Box::new(tls) as Box<dyn ByteStream>,
-                    Frames::new(ldap.limits.max_message_bytes),
+                    ldap.limits.max_message_bytes,
                 );
             }
         }
