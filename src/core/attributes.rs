@@ -56,6 +56,9 @@ struct Slot {
     internal: bool,
 }
 
+/// The entries under one value, in rank order.
+type Slots = smallvec::SmallVec<[Slot; 1]>;
+
 /// The distance between neighbouring ranks when they are (re)numbered: a
 /// key inserted between two others takes the middle, so 32 inserts into the
 /// same gap fit before the ranks are numbered afresh.
@@ -81,7 +84,10 @@ struct State {
     /// Every key with its rank, in key order; ranks grow with the keys.
     ranks: BTreeMap<Arc<str>, u64>,
     /// Folded value → the entries holding it, in rank order; by [`slot`].
-    sorted: [BTreeMap<Box<str>, Vec<Slot>>; ATTRS],
+    /// Most values (full names, addresses) belong to one entry, whose slot
+    /// then sits in the map's node itself: a scan over a prefix's values
+    /// reads no other allocation for them.
+    sorted: [BTreeMap<Box<str>, Slots>; ATTRS],
 }
 
 /// The view; empty and unbuilt until the first catch-up builds it.

@@ -61,6 +61,9 @@ pub struct Substrings {
 impl Substrings {
     /// Whether `value` matches, ignoring case.
     pub fn matches(&self, value: &str) -> bool {
+        if value.is_ascii() && self.is_ascii() {
+            return self.matches_ascii(value.as_bytes());
+        }
         let value = value.to_lowercase();
         let mut rest = value.as_str();
         if let Some(initial) = &self.initial {
@@ -81,6 +84,56 @@ impl Substrings {
             Some(last) => rest.ends_with(last.to_lowercase().as_str()),
             None => true,
         }
+    }
+
+    fn is_ascii(&self) -> bool {
+        self.initial.as_deref().is_none_or(str::is_ascii)
+            && self.any.iter().all(|p| p.is_ascii())
+            && self.last.as_deref().is_none_or(str::is_ascii)
+    }
+
+    /// [`Substrings::matches`] when the value and every part are ASCII,
+    /// where folding case keeps lengths: no lower-cased copies.
+    fn matches_ascii(&self, value: &[u8]) -> bool {
+        let mut rest = value;
+        if let Some(initial) = &self.initial {
+            let initial = initial.as_bytes();
+            match rest.get(..initial.len()) {
+                Some(head) if head.eq_ignore_ascii_case(initial) => rest = &rest[initial.len()..],
+                _ => return false,
+            }
+        }
+        for part in &self.any {
+            let part = part.as_bytes();
+            let found = (part.len() <= rest.len())
+                .then(|| {
+                    (0..=rest.len() - part.len())
+                        .find(|&at| rest[at..at + part.len()].eq_ignore_ascii_case(part))
+                })
+                .flatten();
+            match found {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        match &self.last {
+            Some(last) => {
+                let last = last.as_bytes();
+                rest.len() >= last.len()
+                    && rest[rest.len() - last.len()..].eq_ignore_ascii_case(last)
+            }
+            None => true,
+        }
+    }
+}
+
+/// Whether `a` and `b` are equal ignoring case (full Unicode lower-casing;
+/// no copies when both are ASCII).
+fn equal_folded(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
     }
 }
 
@@ -143,8 +196,7 @@ impl Criteria {
             Criteria::Not(child) => child.evaluate(values).map(|b| !b),
             Criteria::Equals(Field::Certificate, _) => None,
             Criteria::Equals(field, wanted) => {
-                let wanted = wanted.to_lowercase();
-                Some(values(*field).iter().any(|v| v.to_lowercase() == wanted))
+                Some(values(*field).iter().any(|v| equal_folded(v, wanted)))
             }
             Criteria::Substring(Field::Certificate, _) => None,
             Criteria::Substring(field, parts) => {
@@ -204,6 +256,65 @@ mod tests {
             last: Some("bc".into()),
         };
         assert!(!overlap.matches("abc"));
+    }
+
+    /// The ASCII path answers as lower-casing both sides would.
+    #[test]
+    fn ascii_and_unicode_paths_agree() {
+        fn folded(s: &Substrings, value: &str) -> bool {
+            let value = value.to_lowercase();
+            let mut rest = value.as_str();
+            if let Some(initial) = &s.initial {
+                match rest.strip_prefix(initial.to_lowercase().as_str()) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            }
+            for part in &s.any {
+                let part = part.to_lowercase();
+                match rest.find(part.as_str()) {
+                    Some(at) => rest = &rest[at + part.len()..],
+                    None => return false,
+                }
+            }
+            s.last
+                .as_ref()
+                .is_none_or(|l| rest.ends_with(l.to_lowercase().as_str()))
+        }
+        let values = [
+            "Alice Smith",
+            "SMITH",
+            "smi",
+            "",
+            "Jürgen Müller",
+            "ÅSA STRÖM",
+            "a-b-a-b",
+        ];
+        let parts = ["", "smi", "SMI", "th", "ü", "MÜL", "ström", "a-b", "b"];
+        for value in values {
+            for initial in parts {
+                for any in parts {
+                    for last in parts {
+                        let s = Substrings {
+                            initial: (!initial.is_empty()).then(|| initial.into()),
+                            any: if any.is_empty() {
+                                vec![]
+                            } else {
+                                vec![any.into()]
+                            },
+                            last: (!last.is_empty()).then(|| last.into()),
+                        };
+                        assert_eq!(s.matches(value), folded(&s, value), "{s:?} on {value}");
+                    }
+                }
+            }
+            for other in values {
+                assert_eq!(
+                    equal_folded(value, other),
+                    value.to_lowercase() == other.to_lowercase()
+                );
+            }
+        }
     }
 
     #[test]

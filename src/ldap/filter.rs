@@ -144,26 +144,93 @@ pub fn to_criteria(filter: &LdapFilter) -> Criteria {
 /// Evaluates `filter` against a synthetic node's attributes (type, values),
 /// with the same three-valued rules.
 pub fn matches_attributes(filter: &LdapFilter, attrs: &[(&str, Vec<String>)]) -> Option<bool> {
-    const NONE: &Vec<String> = &Vec::new();
-    // Absent but known attributes have no values; unknown ones are undefined.
-    let values = |attr: &str| -> Option<&Vec<String>> {
-        let attr = attribute_type(attr);
-        let found = attrs
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(&attr))
-            .map(|(_, v)| v);
-        let known = field_of(&attr).is_some()
+    NodeFilter::new(filter).matches(attrs)
+}
+
+/// A filter made ready to test synthetic nodes: attribute types resolved
+/// and values folded once per search, not once per node (a subtree search
+/// from the base tests every organisation's node).
+pub struct NodeFilter(NodeTest);
+
+/// An attribute type a node test reads; `known` when the directory's
+/// schema has it (an absent known attribute has no values, an unknown one
+/// makes the test undefined).
+struct NodeAttr {
+    name: String,
+    known: bool,
+}
+
+enum NodeTest {
+    And(Vec<NodeTest>),
+    Or(Vec<NodeTest>),
+    Not(Box<NodeTest>),
+    Present(NodeAttr),
+    /// Folded value.
+    Equality(NodeAttr, String),
+    Substring(NodeAttr, Substrings),
+    /// Folded bound; `true` for `>=`.
+    Ordering(NodeAttr, String, bool),
+    Undefined,
+}
+
+impl NodeAttr {
+    fn new(description: &str) -> NodeAttr {
+        let name = attribute_type(description);
+        let known = field_of(&name).is_some()
             || matches!(
-                attr.as_str(),
+                name.as_str(),
                 "objectclass" | "dc" | "description" | "associateddomain"
             );
-        found.or(known.then_some(NONE))
+        NodeAttr { name, known }
+    }
+}
+
+impl NodeFilter {
+    pub fn new(filter: &LdapFilter) -> NodeFilter {
+        fn compile(filter: &LdapFilter) -> NodeTest {
+            match filter {
+                LdapFilter::And(children) => NodeTest::And(children.iter().map(compile).collect()),
+                LdapFilter::Or(children) => NodeTest::Or(children.iter().map(compile).collect()),
+                LdapFilter::Not(child) => NodeTest::Not(Box::new(compile(child))),
+                LdapFilter::Present(attr) => NodeTest::Present(NodeAttr::new(attr)),
+                LdapFilter::Equality(attr, value) | LdapFilter::Approx(attr, value) => {
+                    NodeTest::Equality(NodeAttr::new(attr), value.to_lowercase())
+                }
+                LdapFilter::Substring(attr, parts) => {
+                    NodeTest::Substring(NodeAttr::new(attr), substrings(parts))
+                }
+                LdapFilter::GreaterOrEqual(attr, value) => {
+                    NodeTest::Ordering(NodeAttr::new(attr), value.to_lowercase(), true)
+                }
+                LdapFilter::LessOrEqual(attr, value) => {
+                    NodeTest::Ordering(NodeAttr::new(attr), value.to_lowercase(), false)
+                }
+                LdapFilter::Extensible(_) => NodeTest::Undefined,
+            }
+        }
+        NodeFilter(compile(filter))
+    }
+
+    /// Whether a node with these attributes (type, values) matches.
+    pub fn matches(&self, attrs: &[(&str, Vec<String>)]) -> Option<bool> {
+        test(&self.0, attrs)
+    }
+}
+
+fn test(t: &NodeTest, attrs: &[(&str, Vec<String>)]) -> Option<bool> {
+    const NONE: &Vec<String> = &Vec::new();
+    let values = |attr: &NodeAttr| -> Option<&Vec<String>> {
+        let found = attrs
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&attr.name))
+            .map(|(_, v)| v);
+        found.or(attr.known.then_some(NONE))
     };
-    match filter {
-        LdapFilter::And(children) => {
+    match t {
+        NodeTest::And(children) => {
             let mut result = Some(true);
             for c in children {
-                match matches_attributes(c, attrs) {
+                match test(c, attrs) {
                     Some(false) => return Some(false),
                     None => result = None,
                     Some(true) => {}
@@ -171,10 +238,10 @@ pub fn matches_attributes(filter: &LdapFilter, attrs: &[(&str, Vec<String>)]) ->
             }
             result
         }
-        LdapFilter::Or(children) => {
+        NodeTest::Or(children) => {
             let mut result = Some(false);
             for c in children {
-                match matches_attributes(c, attrs) {
+                match test(c, attrs) {
                     Some(true) => return Some(true),
                     None => result = None,
                     Some(false) => {}
@@ -182,22 +249,21 @@ pub fn matches_attributes(filter: &LdapFilter, attrs: &[(&str, Vec<String>)]) ->
             }
             result
         }
-        LdapFilter::Not(child) => matches_attributes(child, attrs).map(|b| !b),
-        LdapFilter::Present(attr) => Some(values(attr).is_some_and(|v| !v.is_empty())),
-        LdapFilter::Equality(attr, value) | LdapFilter::Approx(attr, value) => {
-            values(attr).map(|vs| vs.iter().any(|v| v.to_lowercase() == value.to_lowercase()))
+        NodeTest::Not(child) => test(child, attrs).map(|b| !b),
+        NodeTest::Present(attr) => Some(values(attr).is_some_and(|v| !v.is_empty())),
+        NodeTest::Equality(attr, value) => {
+            values(attr).map(|vs| vs.iter().any(|v| v.to_lowercase() == *value))
         }
-        LdapFilter::Substring(attr, parts) => {
-            let parts = substrings(parts);
+        NodeTest::Substring(attr, parts) => {
             values(attr).map(|vs| vs.iter().any(|v| parts.matches(v)))
         }
-        LdapFilter::GreaterOrEqual(attr, value) => {
-            values(attr).map(|vs| vs.iter().any(|v| v.to_lowercase() >= value.to_lowercase()))
-        }
-        LdapFilter::LessOrEqual(attr, value) => {
-            values(attr).map(|vs| vs.iter().any(|v| v.to_lowercase() <= value.to_lowercase()))
-        }
-        LdapFilter::Extensible(_) => None,
+        NodeTest::Ordering(attr, bound, at_least) => values(attr).map(|vs| {
+            vs.iter().any(|v| {
+                let v = v.to_lowercase();
+                if *at_least { v >= *bound } else { v <= *bound }
+            })
+        }),
+        NodeTest::Undefined => None,
     }
 }
 

@@ -26,7 +26,7 @@ use super::Ldap;
 use super::ber::EncodedEntries;
 use super::entry::{self, Selection};
 use super::error::LdapError;
-use super::filter::{matches_attributes, to_criteria};
+use super::filter::{NodeFilter, to_criteria};
 use super::paging::{Position, search_id};
 use super::rootdse::root_dse;
 use crate::core::{EntryQuery, Placement};
@@ -255,8 +255,9 @@ async fn run(
     let mut sent = 0usize;
     let mut next: Option<Position> = None;
     if let Position::Synthetic(from) = position {
+        let filter = NodeFilter::new(&request.filter);
         for (i, node) in nodes.iter().enumerate().skip(from as usize) {
-            if matches_attributes(&request.filter, &node.attributes) != Some(true) {
+            if filter.matches(&node.attributes) != Some(true) {
                 continue;
             }
             if sent == limit {
