@@ -9,7 +9,11 @@
 # client connections, BENCH_DIR to keep (and reuse) the data and databases,
 # NO_BUILD=1 to use the binaries already in target/release as they are (for
 # instance built from a clean `git archive` of a commit while the checkout
-# is being edited). Ports are free ones picked at run time. Prints one line per server and
+# is being edited), PIN=1 to run each server on core 0 and the load client on
+# core 1 (taskset), so that the client's own CPU does not squeeze the
+# servers' throughput on a 2-core machine; CLIENTS="ldap3 raw" (the default)
+# the load clients to run (examples/ldap_load.rs: `ldap3` decodes every entry
+# through the ldap3 crate, `raw` only frames the replies). Ports are free ones picked at run time. Prints one line per server and
 # workload: throughput, latency p50/p99 and server CPU per operation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +31,8 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
   cargo build -q --release --bin ccdir --example ldap_bench_data --example ldap_load
 fi
 BIN=target/release
+SERVER_CPU=(); CLIENT_CPU=()
+if [ "${PIN:-0}" = 1 ]; then SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c 1); fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_ldap() { # url
@@ -52,7 +58,7 @@ fi
 CPORT=$(free_port)
 CCDIR_LDAP__LISTEN="127.0.0.1:$CPORT" CCDIR_API__LISTEN="127.0.0.1:0" \
   CCDIR_LDAP__LDAPS_LISTEN="127.0.0.1:0" CCDIR_DNS__LISTEN="127.0.0.1:0" RUST_LOG=warn \
-  $BIN/ccdir --data-dir "$WORK/ccdir" serve >"$WORK/ccdir.log" 2>&1 &
+  "${SERVER_CPU[@]}" $BIN/ccdir --data-dir "$WORK/ccdir" serve >"$WORK/ccdir.log" 2>&1 &
 CCDIR_PID=$!
 
 # slapd: back-mdb, equality index on mail, substring indexes on cn, sn, mail (and givenName).
@@ -82,7 +88,7 @@ if [ ! -f "$WORK/slapd/loaded" ]; then
   touch "$WORK/slapd/loaded"
 fi
 SPORT=$(free_port)
-slapd -f "$WORK/slapd/slapd.conf" -h "ldap://127.0.0.1:$SPORT/"
+"${SERVER_CPU[@]}" slapd -f "$WORK/slapd/slapd.conf" -h "ldap://127.0.0.1:$SPORT/"
 trap 'kill $CCDIR_PID 2>/dev/null; [ -f "$WORK/slapd/slapd.pid" ] && kill "$(cat "$WORK/slapd/slapd.pid")" 2>/dev/null; true' EXIT
 wait_ldap "ldap://127.0.0.1:$CPORT"
 wait_ldap "ldap://127.0.0.1:$SPORT"
@@ -105,15 +111,17 @@ settle() { # pid name
 settle "$CCDIR_PID" ccdir
 settle "$SLAPD_PID" slapd
 
-echo "entries: $N, connections: $CONNS, $SECONDS_PER s per run, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-for mode in mail thunderbird; do
-  for server in ccdir slapd; do
-    if [ $server = ccdir ]; then port=$CPORT; pid=$CCDIR_PID; else port=$SPORT; pid=$SLAPD_PID; fi
-    # warm-up, not reported
-    $BIN/examples/ldap_load --url "ldap://127.0.0.1:$port" --data "$WORK/data" --mode $mode \
-      --connections "$CONNS" --seconds 3 >/dev/null
-    $BIN/examples/ldap_load --url "ldap://127.0.0.1:$port" --data "$WORK/data" --mode $mode \
-      --connections "$CONNS" --seconds "$SECONDS_PER" --server-pid "$pid" --label $server
+echo "entries: $N, connections: $CONNS, pinned: ${PIN:-0}, $SECONDS_PER s per run, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for client in ${CLIENTS:-ldap3 raw}; do
+  for mode in mail thunderbird; do
+    for server in ccdir slapd; do
+      if [ $server = ccdir ]; then port=$CPORT; pid=$CCDIR_PID; else port=$SPORT; pid=$SLAPD_PID; fi
+      # warm-up, not reported
+      "${CLIENT_CPU[@]}" $BIN/examples/ldap_load --url "ldap://127.0.0.1:$port" --data "$WORK/data" --mode $mode \
+        --connections "$CONNS" --seconds 3 --client "$client" >/dev/null
+      "${CLIENT_CPU[@]}" $BIN/examples/ldap_load --url "ldap://127.0.0.1:$port" --data "$WORK/data" --mode $mode \
+        --connections "$CONNS" --seconds "$SECONDS_PER" --server-pid "$pid" --label $server --client "$client"
+    done
   done
 done
 echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
