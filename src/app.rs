@@ -441,6 +441,7 @@ pub async fn start_with(
     } else {
         None
     };
+    directory.warm_entry_cache();
     Ok(RunningNode {
         directory,
         api_addr: api.local_addr,

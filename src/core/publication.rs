@@ -378,15 +378,32 @@ impl Publication {
         let store = &directory.inner.store;
         let head = store.head_seq().await?;
         let now = directory.now();
+        // Only the published columns of attached certificates, grouped by
+        // entry (an entry's certificates need not be neighbours by id).
+        let mut by_entry: HashMap<String, Vec<Contribution>> = HashMap::new();
+        let mut names: HashMap<String, Names> = HashMap::new();
         let mut cursor = 0;
         loop {
-            let (page, next) = store.scan_entries(cursor, PAGE).await?;
-            {
-                let mut state = self.write();
-                for record in &page {
-                    let key: Arc<str> = record.entry.address.key().into();
-                    state.replace_entry(key, contributions(record, now));
+            let (page, next) = store
+                .scan_published(cursor, crate::storage::MAX_PAGE)
+                .await?;
+            for row in page {
+                if row.visibility != Visibility::Public {
+                    continue;
                 }
+                let names = names
+                    .entry(row.key.clone())
+                    .or_insert_with(|| Names::of(&row.address));
+                let cert = PublishedCert {
+                    binding: row.binding,
+                    der: &row.der,
+                    trusted: row.trust == TrustStatus::Trusted
+                        && row.not_before <= now
+                        && now <= row.not_after,
+                    not_after: row.not_after,
+                };
+                let out = by_entry.entry(row.key).or_default();
+                names.contribute(&cert, out);
             }
             match next {
                 Some(n) => cursor = n,
@@ -394,6 +411,9 @@ impl Publication {
             }
         }
         let mut state = self.write();
+        for (key, contributions) in by_entry {
+            state.replace_entry(key.into(), contributions);
+        }
         state.applied = head;
         state.version += 1;
         let version = state.version;
@@ -537,40 +557,55 @@ impl State {
     }
 }
 
-/// What one entry publishes at `now` (see the module documentation).
-fn contributions(record: &EntryRecord, now: DateTime<Utc>) -> Vec<Contribution> {
-    if record.entry.visibility != Visibility::Public {
-        return Vec::new();
-    }
-    let address = &record.entry.address;
-    let domain_name = NameKey::from_labels(address.domain().labels().map(str::as_bytes));
-    let mut address_names = Vec::new();
-    if let DirectoryAddress::Mailbox(mailbox) = address {
-        let local = mailbox.local().as_bytes();
-        let domain: Vec<&[u8]> = address.domain().labels().map(str::as_bytes).collect();
-        address_names.extend(NameKey::from_labels(
-            local.split(|b| *b == b'.').chain(domain.iter().copied()),
-        ));
-        if local.contains(&b'.') {
-            address_names.extend(NameKey::from_labels(
-                std::iter::once(local).chain(domain.iter().copied()),
+/// The owner names an entry's certificates are published at (see the
+/// module documentation): its address as a name, for address-bound ones,
+/// and its domain for domain-bound ones.
+struct Names {
+    address: Vec<NameKey>,
+    domain: Option<NameKey>,
+}
+
+/// What publishing one certificate needs of it.
+struct PublishedCert<'a> {
+    binding: Binding,
+    der: &'a [u8],
+    /// Trusted and within its validity now.
+    trusted: bool,
+    not_after: DateTime<Utc>,
+}
+
+impl Names {
+    fn of(address: &DirectoryAddress) -> Names {
+        let domain = NameKey::from_labels(address.domain().labels().map(str::as_bytes));
+        let mut names = Vec::new();
+        if let DirectoryAddress::Mailbox(mailbox) = address {
+            let local = mailbox.local().as_bytes();
+            let domain: Vec<&[u8]> = address.domain().labels().map(str::as_bytes).collect();
+            names.extend(NameKey::from_labels(
+                local.split(|b| *b == b'.').chain(domain.iter().copied()),
             ));
+            if local.contains(&b'.') {
+                names.extend(NameKey::from_labels(
+                    std::iter::once(local).chain(domain.iter().copied()),
+                ));
+            }
+        }
+        Names {
+            address: names,
+            domain,
         }
     }
-    let mut out = Vec::new();
-    for cert in &record.certificates {
-        let c = &cert.certificate;
-        let trusted = cert.trust.at(c, now).status == TrustStatus::Trusted
-            && c.not_before <= now
-            && now <= c.not_after;
-        if !trusted {
-            continue;
+
+    /// Adds what `cert` contributes (nothing unless it is trusted now).
+    fn contribute(&self, cert: &PublishedCert<'_>, out: &mut Vec<Contribution>) {
+        if !cert.trusted {
+            return;
         }
         let names: &[NameKey] = match cert.binding {
-            Binding::Address => &address_names,
-            Binding::Domain => domain_name.as_slice(),
+            Binding::Address => &self.address,
+            Binding::Domain => self.domain.as_slice(),
         };
-        let der: Arc<[u8]> = c.der.as_slice().into();
+        let der: Arc<[u8]> = cert.der.into();
         for owner in names {
             if owner.labels().any(|l| l == b"*") {
                 continue;
@@ -578,9 +613,30 @@ fn contributions(record: &EntryRecord, now: DateTime<Utc>) -> Vec<Contribution> 
             out.push(Contribution {
                 owner: owner.clone(),
                 der: der.clone(),
-                not_after: c.not_after,
+                not_after: cert.not_after,
             });
         }
+    }
+}
+
+/// What one entry publishes at `now` (see the module documentation).
+fn contributions(record: &EntryRecord, now: DateTime<Utc>) -> Vec<Contribution> {
+    if record.entry.visibility != Visibility::Public {
+        return Vec::new();
+    }
+    let names = Names::of(&record.entry.address);
+    let mut out = Vec::new();
+    for cert in &record.certificates {
+        let c = &cert.certificate;
+        let published = PublishedCert {
+            binding: cert.binding,
+            der: &c.der,
+            trusted: cert.trust.at(c, now).status == TrustStatus::Trusted
+                && c.not_before <= now
+                && now <= c.not_after,
+            not_after: c.not_after,
+        };
+        names.contribute(&published, &mut out);
     }
     out
 }

@@ -19,10 +19,18 @@ const PAGE: u64 = 5000;
 const POLL: Duration = Duration::from_millis(500);
 
 pub(super) fn spawn(directory: &Directory) {
-    let weak = std::sync::Arc::downgrade(&directory.inner);
-    tokio::spawn(run(weak.clone()));
-    if directory.inner.cache.has_room() {
-        tokio::spawn(warm_cache(weak));
+    tokio::spawn(run(std::sync::Arc::downgrade(&directory.inner)));
+}
+
+impl Directory {
+    /// Starts filling the entry cache in the background (see
+    /// [`warm_cache`]). A server calls it once its listeners are up, so
+    /// that the warm-up's reads do not compete with building the front
+    /// ends' views at start; commands that only read a little never do.
+    pub fn warm_entry_cache(&self) {
+        if self.inner.cache.has_room() {
+            tokio::spawn(warm_cache(std::sync::Arc::downgrade(&self.inner)));
+        }
     }
 }
 

@@ -62,7 +62,7 @@ pub use fts5::{Fts5Baseline, Fts5Row};
 pub use policies::{
     DeadLetterRow, PolicyEventRow, PolicyOutcome, PolicyRow, PolicyWrite, WebhookRow, WebhookWrite,
 };
-pub use scan::MAX_PAGE;
+pub use scan::{MAX_PAGE, PublishedRow};
 
 /// How long an SQLite connection waits for another process's write lock
 /// before giving up with [`StorageError::Unavailable`].

@@ -973,6 +973,34 @@ async fn scans_visit_everything_exactly_once(store: Store) {
     for (key, c) in &certs {
         assert!(expect[key].certificates.contains(c));
     }
+
+    // The narrow scan behind the DNS publication view: the same certificates
+    // in the same order, with their entries' address and visibility.
+    let mut published = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let (page, next) = store.scan_published(cursor, 7).await.unwrap();
+        assert!(page.len() <= 7);
+        published.extend(page);
+        match next {
+            Some(n) => cursor = n,
+            None => break,
+        }
+    }
+    assert_eq!(published.len(), certs.len());
+    for (row, (key, c)) in published.iter().zip(&certs) {
+        let e = &expect[key].entry;
+        assert_eq!(&row.key, key);
+        assert_eq!(row.address, e.address);
+        assert_eq!(row.visibility, e.visibility);
+        assert_eq!(row.binding, c.binding);
+        assert_eq!(row.trust, c.trust.status);
+        assert_eq!(
+            (row.not_before, row.not_after),
+            (c.certificate.not_before, c.certificate.not_after)
+        );
+        assert_eq!(row.der, c.certificate.der);
+    }
 }
 
 async fn update_trust_announces_only_status_changes(store: Store) {
