@@ -908,19 +908,7 @@ async fn scans_visit_everything_exactly_once(store: Store) {
         .map(|(_, r)| r)
         .collect();
 
-    let mut seen = Vec::new();
-    let mut cursor = 0;
-    let mut pages = 0;
-    loop {
-        let (page, next) = store.scan_entries(cursor, 10).await.unwrap();
-        assert!(page.len() <= 10);
-        pages += 1;
-        seen.extend(page);
-        match next {
-            Some(n) => cursor = n,
-            None => break,
-        }
-    }
+    let (seen, pages) = all_pages(10, |after| store.scan_entries(after, 10)).await;
     assert!(pages >= live.len() / 10);
     let keys: HashSet<String> = seen.iter().map(|r| r.entry.address.key()).collect();
     assert_eq!(keys.len(), seen.len(), "an entry was scanned twice");
@@ -934,33 +922,13 @@ async fn scans_visit_everything_exactly_once(store: Store) {
     }
 
     // The narrow scan behind the LDAP attribute view: the same entries, the same names.
-    let mut names = Vec::new();
-    let mut cursor = 0;
-    loop {
-        let (page, next) = store.scan_entry_names(cursor, 9).await.unwrap();
-        assert!(page.len() <= 9);
-        names.extend(page);
-        match next {
-            Some(n) => cursor = n,
-            None => break,
-        }
-    }
+    let (names, _) = all_pages(9, |after| store.scan_entry_names(after, 9)).await;
     assert_eq!(names.len(), live.len());
     for n in &names {
         assert_eq!(*n, ccdir::domain::EntryNames::of(&expect[&n.key].entry));
     }
 
-    let mut certs = Vec::new();
-    let mut cursor = 0;
-    loop {
-        let (page, next) = store.scan_certificates(cursor, 7).await.unwrap();
-        assert!(page.len() <= 7);
-        certs.extend(page);
-        match next {
-            Some(n) => cursor = n,
-            None => break,
-        }
-    }
+    let (certs, _) = all_pages(7, |after| store.scan_certificates(after, 7)).await;
     let pairs: HashSet<(String, String)> = certs
         .iter()
         .map(|(k, c)| (k.clone(), c.certificate.fingerprint.to_hex()))
@@ -976,17 +944,7 @@ async fn scans_visit_everything_exactly_once(store: Store) {
 
     // The narrow scan behind the DNS publication view: the same certificates
     // in the same order, with their entries' address and visibility.
-    let mut published = Vec::new();
-    let mut cursor = 0;
-    loop {
-        let (page, next) = store.scan_published(cursor, 7).await.unwrap();
-        assert!(page.len() <= 7);
-        published.extend(page);
-        match next {
-            Some(n) => cursor = n,
-            None => break,
-        }
-    }
+    let (published, _) = all_pages(7, |after| store.scan_published(after, 7)).await;
     assert_eq!(published.len(), certs.len());
     for (row, (key, c)) in published.iter().zip(&certs) {
         let e = &expect[key].entry;
@@ -1000,6 +958,27 @@ async fn scans_visit_everything_exactly_once(store: Store) {
             (c.certificate.not_before, c.certificate.not_after)
         );
         assert_eq!(row.der, c.certificate.der);
+    }
+}
+
+/// Every page of a keyset scan from the start (`scan(after)` answers a page
+/// and the next cursor), each at most `limit` long: the items and the
+/// number of pages.
+async fn all_pages<T, F, Fut>(limit: usize, mut scan: F) -> (Vec<T>, usize)
+where
+    F: FnMut(i64) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<i64>), StorageError>>,
+{
+    let (mut items, mut pages, mut cursor) = (Vec::new(), 0, 0);
+    loop {
+        let (page, next) = scan(cursor).await.unwrap();
+        assert!(page.len() <= limit);
+        pages += 1;
+        items.extend(page);
+        match next {
+            Some(n) => cursor = n,
+            None => return (items, pages),
+        }
     }
 }
 
