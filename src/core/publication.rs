@@ -380,8 +380,7 @@ impl Publication {
         let now = directory.now();
         // Only the published columns of attached certificates, grouped by
         // entry (an entry's certificates need not be neighbours by id).
-        let mut by_entry: HashMap<String, Vec<Contribution>> = HashMap::new();
-        let mut names: HashMap<String, Names> = HashMap::new();
+        let mut by_entry: HashMap<String, (Names, Vec<Contribution>)> = HashMap::new();
         let mut cursor = 0;
         loop {
             let (page, next) = store
@@ -391,18 +390,16 @@ impl Publication {
                 if row.visibility != Visibility::Public {
                     continue;
                 }
-                let names = names
-                    .entry(row.key.clone())
-                    .or_insert_with(|| Names::of(&row.address));
-                let cert = PublishedCert {
-                    binding: row.binding,
-                    der: &row.der,
-                    trusted: row.trust == TrustStatus::Trusted
-                        && row.not_before <= now
-                        && now <= row.not_after,
-                    not_after: row.not_after,
-                };
-                let out = by_entry.entry(row.key).or_default();
+                let (names, out) = by_entry
+                    .entry(row.key)
+                    .or_insert_with(|| (Names::of(&row.address), Vec::new()));
+                let cert = PublishedCert::new(
+                    row.binding,
+                    &row.der,
+                    row.trust,
+                    (row.not_before, row.not_after),
+                    now,
+                );
                 names.contribute(&cert, out);
             }
             match next {
@@ -411,7 +408,7 @@ impl Publication {
             }
         }
         let mut state = self.write();
-        for (key, contributions) in by_entry {
+        for (key, (_, contributions)) in by_entry {
             state.replace_entry(key.into(), contributions);
         }
         state.applied = head;
@@ -574,6 +571,25 @@ struct PublishedCert<'a> {
     not_after: DateTime<Utc>,
 }
 
+impl<'a> PublishedCert<'a> {
+    /// `status` is the trust status last judged; published only while it
+    /// is trusted and `now` is within the validity (from, until).
+    fn new(
+        binding: Binding,
+        der: &'a [u8],
+        status: TrustStatus,
+        (not_before, not_after): (DateTime<Utc>, DateTime<Utc>),
+        now: DateTime<Utc>,
+    ) -> PublishedCert<'a> {
+        PublishedCert {
+            binding,
+            der,
+            trusted: status == TrustStatus::Trusted && not_before <= now && now <= not_after,
+            not_after,
+        }
+    }
+}
+
 impl Names {
     fn of(address: &DirectoryAddress) -> Names {
         let domain = NameKey::from_labels(address.domain().labels().map(str::as_bytes));
@@ -628,14 +644,15 @@ fn contributions(record: &EntryRecord, now: DateTime<Utc>) -> Vec<Contribution> 
     let mut out = Vec::new();
     for cert in &record.certificates {
         let c = &cert.certificate;
-        let published = PublishedCert {
-            binding: cert.binding,
-            der: &c.der,
-            trusted: cert.trust.at(c, now).status == TrustStatus::Trusted
-                && c.not_before <= now
-                && now <= c.not_after,
-            not_after: c.not_after,
-        };
+        // Re-judging at `now` (`TrustVerdict::at`) only ever demotes a
+        // trusted certificate outside its validity, which `new` checks.
+        let published = PublishedCert::new(
+            cert.binding,
+            &c.der,
+            cert.trust.status,
+            (c.not_before, c.not_after),
+            now,
+        );
         names.contribute(&published, &mut out);
     }
     out

@@ -212,7 +212,8 @@ impl Store {
         let mut entry_ids: Vec<i64> = rows.iter().map(|c| c.1).collect();
         entry_ids.sort_unstable();
         entry_ids.dedup();
-        let entries: HashMap<i64, (String, String, String)> = entry::Entity::find()
+        // Each entry's columns parsed once, however many certificates it has.
+        let entries: HashMap<i64, (String, DirectoryAddress, Visibility)> = entry::Entity::find()
             .select_only()
             .columns([
                 entry::Column::Id,
@@ -225,8 +226,11 @@ impl Store {
             .all(&tx)
             .await?
             .into_iter()
-            .map(|(id, key, address, visibility)| (id, (key, address, visibility)))
-            .collect();
+            .map(|(id, key, address, visibility)| {
+                let address = parse("entry address", &address)?;
+                Ok((id, (key, address, parse("entry visibility", &visibility)?)))
+            })
+            .collect::<Result<_>>()?;
         tx.commit().await?;
         let next = rows
             .last()
@@ -241,8 +245,8 @@ impl Store {
                     })?;
                     Ok(PublishedRow {
                         key: key.clone(),
-                        address: parse("entry address", address)?,
-                        visibility: parse("entry visibility", visibility)?,
+                        address: address.clone(),
+                        visibility: *visibility,
                         binding: parse("certificate binding", &binding)?,
                         trust: parse("trust status", &trust)?,
                         not_before,
