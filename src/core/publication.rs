@@ -47,9 +47,8 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::{Directory, Result};
-use crate::domain::{
-    Binding, ChangeKind, ChangeSeq, DirectoryAddress, EntryRecord, TrustStatus, Visibility,
-};
+use crate::domain::{Binding, ChangeKind, ChangeSeq, DirectoryAddress, TrustStatus, Visibility};
+use crate::storage::PublishedRow;
 
 /// Changes read per round.
 const PAGE: u64 = 5000;
@@ -386,20 +385,15 @@ impl Publication {
             let (page, next) = store
                 .scan_published(cursor, crate::storage::MAX_PAGE)
                 .await?;
-            for row in page {
+            for mut row in page {
                 if row.visibility != Visibility::Public {
                     continue;
                 }
+                let key = std::mem::take(&mut row.key);
+                let cert = published_row(&row, now);
                 let (names, out) = by_entry
-                    .entry(row.key)
+                    .entry(key)
                     .or_insert_with(|| (Names::of(&row.address), Vec::new()));
-                let cert = PublishedCert::new(
-                    row.binding,
-                    &row.der,
-                    row.trust,
-                    (row.not_before, row.not_after),
-                    now,
-                );
                 names.contribute(&cert, out);
             }
             match next {
@@ -438,21 +432,25 @@ impl Publication {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            let records = store.get_entries(&keys).await?;
+            // Only the published columns: entries that are gone, internal
+            // or without certificates contribute nothing.
+            let rows = store.published_of(&keys).await?;
             let now = directory.now();
+            let mut by_key: HashMap<&str, (Names, Vec<Contribution>)> = HashMap::new();
+            for row in &rows {
+                let (names, out) = by_key
+                    .entry(row.key.as_str())
+                    .or_insert_with(|| (Names::of(&row.address), Vec::new()));
+                names.contribute(&published_row(row, now), out);
+            }
             let mut state = self.write();
             let mut changed = false;
-            let mut present = HashSet::new();
-            for record in &records {
-                let key: Arc<str> = record.entry.address.key().into();
-                present.insert(key.clone());
-                changed |= state.replace_entry(key, contributions(record, now));
-            }
-            for key in keys {
-                let key: Arc<str> = key.into();
-                if !present.contains(&key) {
-                    changed |= state.replace_entry(key, Vec::new());
-                }
+            for key in &keys {
+                let contributions = by_key
+                    .remove(key.as_str())
+                    .map(|(_, c)| c)
+                    .unwrap_or_default();
+                changed |= state.replace_entry(key.as_str().into(), contributions);
             }
             state.applied = last;
             from = last;
@@ -590,6 +588,19 @@ impl<'a> PublishedCert<'a> {
     }
 }
 
+/// A certificate as the publication's reads give it, judged at `now`.
+/// Re-judging at `now` (`TrustVerdict::at`) only ever demotes a trusted
+/// certificate outside its validity, which [`PublishedCert::new`] checks.
+fn published_row(row: &PublishedRow, now: DateTime<Utc>) -> PublishedCert<'_> {
+    PublishedCert::new(
+        row.binding,
+        &row.der,
+        row.trust,
+        (row.not_before, row.not_after),
+        now,
+    )
+}
+
 impl Names {
     fn of(address: &DirectoryAddress) -> Names {
         let domain = NameKey::from_labels(address.domain().labels().map(str::as_bytes));
@@ -633,29 +644,6 @@ impl Names {
             });
         }
     }
-}
-
-/// What one entry publishes at `now` (see the module documentation).
-fn contributions(record: &EntryRecord, now: DateTime<Utc>) -> Vec<Contribution> {
-    if record.entry.visibility != Visibility::Public {
-        return Vec::new();
-    }
-    let names = Names::of(&record.entry.address);
-    let mut out = Vec::new();
-    for cert in &record.certificates {
-        let c = &cert.certificate;
-        // Re-judging at `now` (`TrustVerdict::at`) only ever demotes a
-        // trusted certificate outside its validity, which `new` checks.
-        let published = PublishedCert::new(
-            cert.binding,
-            &c.der,
-            cert.trust.status,
-            (c.not_before, c.not_after),
-            now,
-        );
-        names.contribute(&published, &mut out);
-    }
-    out
 }
 
 async fn run(weak: Weak<Shared>, mut writes: watch::Receiver<ChangeSeq>) {

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::seq::rows_per_insert;
+
 use super::convert::{entry_certificate_from_row, parse};
 use super::entity::{certificate, entry};
 use super::entries::records_of;
@@ -181,28 +183,9 @@ impl Store {
         after: i64,
         limit: u64,
     ) -> Result<(Vec<PublishedRow>, Option<i64>)> {
-        type CertRow = (
-            i64,
-            i64,
-            Vec<u8>,
-            chrono::DateTime<chrono::Utc>,
-            chrono::DateTime<chrono::Utc>,
-            String,
-            String,
-        );
         let limit = limit.clamp(1, MAX_PAGE);
         let tx = self.begin_read().await?;
-        let rows: Vec<CertRow> = certificate::Entity::find()
-            .select_only()
-            .columns([
-                certificate::Column::Id,
-                certificate::Column::EntryId,
-                certificate::Column::Der,
-                certificate::Column::NotBefore,
-                certificate::Column::NotAfter,
-                certificate::Column::Binding,
-                certificate::Column::TrustStatus,
-            ])
+        let rows: Vec<PublishedCertRow> = published_certificates()
             .filter(certificate::Column::Id.gt(after))
             .order_by_asc(certificate::Column::Id)
             .limit(limit)
@@ -212,50 +195,131 @@ impl Store {
         let mut entry_ids: Vec<i64> = rows.iter().map(|c| c.1).collect();
         entry_ids.sort_unstable();
         entry_ids.dedup();
-        // Each entry's columns parsed once, however many certificates it has.
-        let entries: HashMap<i64, (String, DirectoryAddress, Visibility)> = entry::Entity::find()
-            .select_only()
-            .columns([
-                entry::Column::Id,
-                entry::Column::Key,
-                entry::Column::Address,
-                entry::Column::Visibility,
-            ])
-            .filter(entry::Column::Id.is_in(entry_ids))
-            .into_tuple::<(i64, String, String, String)>()
-            .all(&tx)
-            .await?
-            .into_iter()
-            .map(|(id, key, address, visibility)| {
-                let address = parse("entry address", &address)?;
-                Ok((id, (key, address, parse("entry visibility", &visibility)?)))
-            })
-            .collect::<Result<_>>()?;
+        let mut entries = HashMap::new();
+        for chunk in entry_ids.chunks(rows_per_insert(1)) {
+            entries.extend(
+                published_entries()
+                    .filter(entry::Column::Id.is_in(chunk.iter().copied()))
+                    .into_tuple::<PublishedEntryRow>()
+                    .all(&tx)
+                    .await?
+                    .into_iter()
+                    .map(published_entry)
+                    .collect::<Result<Vec<_>>>()?,
+            );
+        }
         tx.commit().await?;
         let next = rows
             .last()
             .map(|c| c.0)
             .filter(|_| rows.len() as u64 == limit);
-        let page = rows
-            .into_iter()
-            .map(
-                |(_, entry_id, der, not_before, not_after, binding, trust)| {
-                    let (key, address, visibility) = entries.get(&entry_id).ok_or_else(|| {
-                        StorageError::corrupt("certificates", format!("entry {entry_id} missing"))
-                    })?;
-                    Ok(PublishedRow {
-                        key: key.clone(),
-                        address: address.clone(),
-                        visibility: *visibility,
-                        binding: parse("certificate binding", &binding)?,
-                        trust: parse("trust status", &trust)?,
-                        not_before,
-                        not_after,
-                        der,
-                    })
-                },
-            )
-            .collect::<Result<Vec<_>>>()?;
-        Ok((page, next))
+        Ok((assemble_published(rows, &entries)?, next))
     }
+
+    /// The [`PublishedRow`]s of the public entries with `keys` (lower-case
+    /// entry keys): what the DNS publication view needs when those entries
+    /// changed. Entries that are internal, gone or without certificates
+    /// give no rows.
+    pub async fn published_of(&self, keys: &[String]) -> Result<Vec<PublishedRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| k.to_ascii_lowercase()).collect();
+        let tx = self.begin_read().await?;
+        let mut entries = HashMap::new();
+        for chunk in keys.chunks(rows_per_insert(1)) {
+            for row in published_entries()
+                .filter(entry::Column::Key.is_in(chunk.iter().cloned()))
+                .filter(entry::Column::Visibility.eq(Visibility::Public.as_str()))
+                .into_tuple::<PublishedEntryRow>()
+                .all(&tx)
+                .await?
+            {
+                let (id, e) = published_entry(row)?;
+                entries.insert(id, e);
+            }
+        }
+        let ids: Vec<i64> = entries.keys().copied().collect();
+        let mut rows: Vec<PublishedCertRow> = Vec::new();
+        for chunk in ids.chunks(rows_per_insert(1)) {
+            rows.extend(
+                published_certificates()
+                    .filter(certificate::Column::EntryId.is_in(chunk.iter().copied()))
+                    .order_by_asc(certificate::Column::Id)
+                    .into_tuple::<PublishedCertRow>()
+                    .all(&tx)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
+        assemble_published(rows, &entries)
+    }
+}
+
+/// Id, entry id, DER, validity, binding and trust of a certificate.
+type PublishedCertRow = (
+    i64,
+    i64,
+    Vec<u8>,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+    String,
+    String,
+);
+
+/// Id, key, address and visibility of an entry.
+type PublishedEntryRow = (i64, String, String, String);
+
+fn published_certificates() -> sea_orm::Select<certificate::Entity> {
+    certificate::Entity::find().select_only().columns([
+        certificate::Column::Id,
+        certificate::Column::EntryId,
+        certificate::Column::Der,
+        certificate::Column::NotBefore,
+        certificate::Column::NotAfter,
+        certificate::Column::Binding,
+        certificate::Column::TrustStatus,
+    ])
+}
+
+fn published_entries() -> sea_orm::Select<entry::Entity> {
+    entry::Entity::find().select_only().columns([
+        entry::Column::Id,
+        entry::Column::Key,
+        entry::Column::Address,
+        entry::Column::Visibility,
+    ])
+}
+
+/// Each entry's columns parsed once, however many certificates it has.
+fn published_entry(
+    (id, key, address, visibility): PublishedEntryRow,
+) -> Result<(i64, (String, DirectoryAddress, Visibility))> {
+    let address = parse("entry address", &address)?;
+    Ok((id, (key, address, parse("entry visibility", &visibility)?)))
+}
+
+fn assemble_published(
+    rows: Vec<PublishedCertRow>,
+    entries: &HashMap<i64, (String, DirectoryAddress, Visibility)>,
+) -> Result<Vec<PublishedRow>> {
+    rows.into_iter()
+        .map(
+            |(_, entry_id, der, not_before, not_after, binding, trust)| {
+                let (key, address, visibility) = entries.get(&entry_id).ok_or_else(|| {
+                    StorageError::corrupt("certificates", format!("entry {entry_id} missing"))
+                })?;
+                Ok(PublishedRow {
+                    key: key.clone(),
+                    address: address.clone(),
+                    visibility: *visibility,
+                    binding: parse("certificate binding", &binding)?,
+                    trust: parse("trust status", &trust)?,
+                    not_before,
+                    not_after,
+                    der,
+                })
+            },
+        )
+        .collect()
 }

@@ -29,7 +29,7 @@ use futures::FutureExt;
 use sea_orm::ConnectionTrait;
 
 use ccdir::domain::{
-    Binding, Change, ChangeKind, ChangeSeq, EntryRecord, TrustStatus, TrustVerdict,
+    Binding, Change, ChangeKind, ChangeSeq, EntryRecord, TrustStatus, TrustVerdict, Visibility,
 };
 use ccdir::error::ErrorKind;
 use ccdir::storage::{CertUpdate, StorageError, Store};
@@ -890,6 +890,11 @@ async fn scans_visit_everything_exactly_once(store: Store) {
     let mut all = records("scan.example.org", 257, 0);
     for (i, r) in all.iter_mut().enumerate() {
         let address = r.entry.address.to_string();
+        r.entry.visibility = if i % 4 == 1 {
+            Visibility::Internal
+        } else {
+            Visibility::Public
+        };
         r.certificates = (0..i % 3)
             .map(|j| entry_certificate((i * 10 + j) as u64, &address))
             .collect();
@@ -959,6 +964,29 @@ async fn scans_visit_everything_exactly_once(store: Store) {
         );
         assert_eq!(row.der, c.certificate.der);
     }
+
+    // The keyed read behind the publication view's catch-up: the public
+    // entries' rows of the scan, whatever the keys' case; internal, deleted
+    // and unknown entries give none.
+    let mut asked: Vec<String> = all.iter().map(|r| r.entry.address.key()).collect();
+    asked[3] = asked[3].to_uppercase();
+    asked.push("nobody@scan.example.org".into());
+    let mut keyed = store.published_of(&asked).await.unwrap();
+    let mut public: Vec<_> = published
+        .iter()
+        .filter(|r| r.visibility == Visibility::Public)
+        .cloned()
+        .collect();
+    assert!(
+        public.len() < published.len(),
+        "the data has internal entries"
+    );
+    assert!(!public.is_empty());
+    let order = |r: &ccdir::storage::PublishedRow| (r.key.clone(), r.der.clone());
+    keyed.sort_by_key(order);
+    public.sort_by_key(order);
+    assert_eq!(keyed, public);
+    assert!(store.published_of(&[]).await.unwrap().is_empty());
 }
 
 /// Every page of a keyset scan from the start (`scan(after)` answers a page
