@@ -135,26 +135,30 @@ impl EntryCache {
         self.has_room()
     }
 
-    /// The catch-up's refresh: `current` are the records of `changed` keys
-    /// as they are now; keys without one were removed.
-    pub(super) fn refresh(&self, changed: &[String], current: &[EntryRecord]) {
-        let Some(cache) = &self.cache else { return };
+    /// The catch-up's first step for `changed` keys: drops them and
+    /// answers those that were cached, which the catch-up reads again and
+    /// hands to [`EntryCache::put_back`]. Only what readers asked for stays
+    /// warm; the rest of a bulk import would only push it out. Readers that
+    /// missed meanwhile read the database, which already holds the change.
+    pub(super) fn take_warm(&self, changed: &[String]) -> Vec<String> {
+        let Some(cache) = &self.cache else {
+            return Vec::new();
+        };
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        // Only what readers asked for stays warm; the rest of a bulk import
-        // would only push it out.
-        let warm: std::collections::HashSet<&str> = changed
+        changed
             .iter()
             .filter(|key| cache.remove(key.as_str()).is_some())
-            .map(String::as_str)
-            .collect();
-        if warm.is_empty() {
-            return;
-        }
+            .cloned()
+            .collect()
+    }
+
+    /// The records of the keys [`EntryCache::take_warm`] answered, as they
+    /// are now (a removed entry has none).
+    pub(super) fn put_back(&self, current: Vec<EntryRecord>) {
+        let Some(cache) = &self.cache else { return };
         for record in current {
             let key = record.entry.address.key();
-            if warm.contains(key.as_str()) {
-                cache.insert(key.into_boxed_str(), Arc::new(record.clone()));
-            }
+            cache.insert(key.into_boxed_str(), Arc::new(record));
         }
     }
 

@@ -145,13 +145,15 @@ impl Directory {
                 self.reload_trust_store().await?;
             }
             let keys: Vec<String> = keys.into_iter().collect();
-            let records = self.inner.store.get_entries(&keys).await?;
-            let present: HashSet<String> = records.iter().map(|r| r.entry.address.key()).collect();
-            let mut ops: Vec<IndexOp> = records
+            // The index and the attribute view need the entries' own
+            // fields; whole records only for what the entry cache held.
+            let entries = self.inner.store.get_entries_only(&keys).await?;
+            let present: HashSet<String> = entries.iter().map(|e| e.address.key()).collect();
+            let mut ops: Vec<IndexOp> = entries
                 .iter()
-                .map(|r| {
-                    let org_name = self.organisation_name(r.entry.organisation.as_ref());
-                    IndexOp::Upsert(IndexDoc::from_entry(&r.entry, org_name.as_deref()))
+                .map(|e| {
+                    let org_name = self.organisation_name(e.organisation.as_ref());
+                    IndexOp::Upsert(IndexDoc::from_entry(e, org_name.as_deref()))
                 })
                 .collect();
             ops.extend(
@@ -160,9 +162,13 @@ impl Directory {
                     .cloned()
                     .map(IndexOp::Remove),
             );
-            let names = records.iter().map(|r| EntryNames::of(&r.entry)).collect();
+            let names = entries.iter().map(EntryNames::of).collect();
             self.inner.attributes.apply(&keys, names);
-            self.inner.cache.refresh(&keys, &records);
+            let warm = self.inner.cache.take_warm(&keys);
+            if !warm.is_empty() {
+                let records = self.inner.store.get_entries(&warm).await?;
+                self.inner.cache.put_back(records);
+            }
             let count = ops.len();
             let this = self.clone();
             tokio::task::spawn_blocking(move || -> Result<()> {

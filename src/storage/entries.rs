@@ -342,21 +342,29 @@ impl Store {
         }
         let keys: Vec<String> = keys.iter().map(|k| k.to_ascii_lowercase()).collect();
         let tx = self.begin_read().await?;
-        let mut rows = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(rows_per_insert(1)) {
-            rows.extend(
-                entry::Entity::find()
-                    .filter(entry::Column::Key.is_in(chunk.iter().cloned()))
-                    .all(&tx)
-                    .await?,
-            );
-        }
+        let rows = entry_rows(&tx, &keys).await?;
         let records = records_of(&tx, rows).await?;
         tx.commit().await?;
         let mut by_key: HashMap<String, EntryRecord> = records
             .into_iter()
             .map(|(_, r)| (r.entry.address.key(), r))
             .collect();
+        Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
+    }
+
+    /// Like [`Store::get_entries`] without the certificates: for views
+    /// that index the entries' own fields (the certificate rows are most
+    /// of what a record read costs).
+    pub async fn get_entries_only(&self, keys: &[String]) -> Result<Vec<Entry>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| k.to_ascii_lowercase()).collect();
+        let rows = entry_rows(&self.db, &keys).await?;
+        let mut by_key: HashMap<String, Entry> = rows
+            .into_iter()
+            .map(|m| entry_from_row(m).map(|e| (e.address.key(), e)))
+            .collect::<Result<_>>()?;
         Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
     }
 
@@ -393,6 +401,20 @@ impl Store {
     pub async fn count_entries(&self) -> Result<u64> {
         Ok(entry::Entity::find().count(&self.db).await?)
     }
+}
+
+/// The entry rows with `keys` (already lower-cased), in no order.
+async fn entry_rows(conn: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<entry::Model>> {
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(rows_per_insert(1)) {
+        rows.extend(
+            entry::Entity::find()
+                .filter(entry::Column::Key.is_in(chunk.iter().cloned()))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(rows)
 }
 
 /// The id and change number of the entry with `key`, read inside a write.

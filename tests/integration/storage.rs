@@ -987,6 +987,14 @@ async fn scans_visit_everything_exactly_once(store: Store) {
     public.sort_by_key(order);
     assert_eq!(keyed, public);
     assert!(store.published_of(&[]).await.unwrap().is_empty());
+
+    // Entries without their certificates, for the index's catch-up: the
+    // same entries as the whole records, in the order asked.
+    let whole = store.get_entries(&asked).await.unwrap();
+    let only = store.get_entries_only(&asked).await.unwrap();
+    assert_eq!(only.len(), live.len());
+    assert_eq!(only, whole.into_iter().map(|r| r.entry).collect::<Vec<_>>());
+    assert!(store.get_entries_only(&[]).await.unwrap().is_empty());
 }
 
 /// Every page of a keyset scan from the start (`scan(after)` answers a page
