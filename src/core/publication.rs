@@ -390,11 +390,7 @@ impl Publication {
                     continue;
                 }
                 let key = std::mem::take(&mut row.key);
-                let cert = published_row(&row, now);
-                let (names, out) = by_entry
-                    .entry(key)
-                    .or_insert_with(|| (Names::of(&row.address), Vec::new()));
-                names.contribute(&cert, out);
+                contribute_row(&mut by_entry, key, &row, now);
             }
             match next {
                 Some(n) => cursor = n,
@@ -438,10 +434,7 @@ impl Publication {
             let now = directory.now();
             let mut by_key: HashMap<&str, (Names, Vec<Contribution>)> = HashMap::new();
             for row in &rows {
-                let (names, out) = by_key
-                    .entry(row.key.as_str())
-                    .or_insert_with(|| (Names::of(&row.address), Vec::new()));
-                names.contribute(&published_row(row, now), out);
+                contribute_row(&mut by_key, row.key.as_str(), row, now);
             }
             let mut state = self.write();
             let mut changed = false;
@@ -588,17 +581,27 @@ impl<'a> PublishedCert<'a> {
     }
 }
 
-/// A certificate as the publication's reads give it, judged at `now`.
+/// Adds what the certificate in `row` publishes at `now` to the
+/// contributions of its entry (`key`), whose names are worked out once.
 /// Re-judging at `now` (`TrustVerdict::at`) only ever demotes a trusted
 /// certificate outside its validity, which [`PublishedCert::new`] checks.
-fn published_row(row: &PublishedRow, now: DateTime<Utc>) -> PublishedCert<'_> {
-    PublishedCert::new(
+fn contribute_row<K: std::hash::Hash + Eq>(
+    by_entry: &mut HashMap<K, (Names, Vec<Contribution>)>,
+    key: K,
+    row: &PublishedRow,
+    now: DateTime<Utc>,
+) {
+    let cert = PublishedCert::new(
         row.binding,
         &row.der,
         row.trust,
         (row.not_before, row.not_after),
         now,
-    )
+    );
+    let (names, out) = by_entry
+        .entry(key)
+        .or_insert_with(|| (Names::of(&row.address), Vec::new()));
+    names.contribute(&cert, out);
 }
 
 impl Names {

@@ -10,11 +10,10 @@ use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::seq::rows_per_insert;
-
 use super::convert::{entry_certificate_from_row, parse};
 use super::entity::{certificate, entry};
 use super::entries::records_of;
+use super::seq::rows_per_insert;
 use super::{StorageError, Store};
 use crate::domain::{
     Binding, DirectoryAddress, EntryCertificate, EntryNames, EntryRecord, OrgId, TrustStatus,
