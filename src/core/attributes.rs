@@ -16,7 +16,9 @@
 //! Memory: a few short strings per entry (about 200 bytes with the sets'
 //! overhead), ~200 MB at 1 M entries.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
+
+use foldhash::HashMap;
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 
@@ -104,13 +106,7 @@ impl AttributeView {
 
     /// Replaces the whole view with `entries`.
     pub(super) fn build(&self, entries: impl IntoIterator<Item = EntryNames>) {
-        let mut entries: Vec<EntryNames> = entries.into_iter().collect();
-        // In key order every entry is appended: no gap is ever split.
-        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        let mut state = State::default();
-        for names in entries {
-            state.upsert(names);
-        }
+        let state = State::bulk(entries.into_iter().collect());
         *self.state.write().expect("attribute lock") = Some(state);
     }
 
@@ -296,20 +292,72 @@ impl State {
         }
     }
 
+    /// The state holding `entries` (a key given twice: the last one wins),
+    /// built in one pass: keys ranked `GAP` apart in key order, each map
+    /// made from sorted pairs rather than by one insert per value. The same
+    /// state as upserting them one by one in key order.
+    fn bulk(mut entries: Vec<EntryNames>) -> State {
+        // Stable: of equal keys the last given stays last, and is kept.
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        entries.reverse();
+        entries.dedup_by(|later, earlier| later.key == earlier.key);
+        entries.reverse();
+        let mut rows = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut ranks = Vec::with_capacity(entries.len());
+        let mut by_value: [Vec<(Box<str>, Slot)>; ATTRS] = Default::default();
+        for (i, names) in entries.into_iter().enumerate() {
+            let rank = (i as u64 + 1) * GAP;
+            let key: Arc<str> = Arc::from(names.key.as_str());
+            let internal = names.visibility != Visibility::Public;
+            let values = folded_values(&names);
+            for (slot, value) in values.iter().enumerate() {
+                let Some(value) = value else { continue };
+                by_value[slot].push((
+                    value.clone(),
+                    Slot {
+                        rank,
+                        key: key.clone(),
+                        internal,
+                    },
+                ));
+            }
+            ranks.push((key.clone(), rank));
+            rows.insert(
+                key,
+                Row {
+                    rank,
+                    visibility: names.visibility,
+                    organisation: names.organisation,
+                    values,
+                },
+            );
+        }
+        let sorted = by_value.map(|mut pairs| {
+            // By value, then rank: each value's slots come out in rank order.
+            pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.rank.cmp(&b.1.rank)));
+            let mut grouped: Vec<(Box<str>, Slots)> = Vec::new();
+            for (value, slot) in pairs {
+                match grouped.last_mut() {
+                    Some((last, slots)) if *last == value => slots.push(slot),
+                    _ => grouped.push((value, smallvec::smallvec![slot])),
+                }
+            }
+            grouped.into_iter().collect()
+        });
+        State {
+            rows,
+            ranks: ranks.into_iter().collect(),
+            sorted,
+        }
+    }
+
     fn upsert(&mut self, names: EntryNames) {
         self.remove(&names.key);
         let key: Arc<str> = Arc::from(names.key.as_str());
         let rank = self.new_rank(&key);
         self.ranks.insert(key.clone(), rank);
         let internal = names.visibility != Visibility::Public;
-        let mail = (names.kind != EntryKind::Domain).then(|| fold_attribute_value(&names.key));
-        let values = [
-            mail,
-            Some(fold_attribute_value(&names.display_name)),
-            names.surname.as_deref().map(fold_attribute_value),
-            names.given_name.as_deref().map(fold_attribute_value),
-        ]
-        .map(|v| v.map(String::into_boxed_str));
+        let values = folded_values(&names);
         for (i, value) in values.iter().enumerate() {
             let Some(value) = value else { continue };
             let slots = self.sorted[i].entry(value.clone()).or_default();
@@ -333,6 +381,18 @@ impl State {
             },
         );
     }
+}
+
+/// An entry's folded values by [`slot`]; `mail` is the key, none for domains.
+fn folded_values(names: &EntryNames) -> [Option<Box<str>>; ATTRS] {
+    let mail = (names.kind != EntryKind::Domain).then(|| fold_attribute_value(&names.key));
+    [
+        mail,
+        Some(fold_attribute_value(&names.display_name)),
+        names.surname.as_deref().map(fold_attribute_value),
+        names.given_name.as_deref().map(fold_attribute_value),
+    ]
+    .map(|v| v.map(String::into_boxed_str))
 }
 
 #[cfg(test)]
@@ -517,6 +577,104 @@ mod tests {
         assert_eq!(
             prefix(&v, RawAttr::Sn, "lee", &all, Some("a0405"), 1),
             ["a040@x.org"]
+        );
+    }
+
+    /// Everything a state holds, in a comparable form.
+    type Snapshot = (
+        Vec<(String, u64)>,
+        Vec<(String, u64, Visibility, Option<String>, Vec<Option<String>>)>,
+        Vec<Vec<(String, Vec<(u64, String, bool)>)>>,
+    );
+
+    fn snapshot(state: &State) -> Snapshot {
+        let ranks = state
+            .ranks
+            .iter()
+            .map(|(k, r)| (k.to_string(), *r))
+            .collect();
+        let mut rows: Vec<_> = state
+            .rows
+            .iter()
+            .map(|(k, row)| {
+                (
+                    k.to_string(),
+                    row.rank,
+                    row.visibility,
+                    row.organisation.as_ref().map(|o| o.to_string()),
+                    row.values
+                        .iter()
+                        .map(|v| v.as_deref().map(str::to_owned))
+                        .collect(),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let sorted = state
+            .sorted
+            .iter()
+            .map(|map| {
+                map.iter()
+                    .map(|(value, slots)| {
+                        let slots = slots
+                            .iter()
+                            .map(|s| (s.rank, s.key.to_string(), s.internal))
+                            .collect();
+                        (value.to_string(), slots)
+                    })
+                    .collect()
+            })
+            .collect();
+        (ranks, rows, sorted)
+    }
+
+    #[test]
+    fn the_bulk_build_equals_upserts_in_key_order() {
+        let surnames = ["Smith", "smith", "Jones", "Müller", "SMITH"];
+        let mut all = Vec::new();
+        for i in 0..300usize {
+            let sn = surnames[i % surnames.len()];
+            let mut n = names(
+                &format!("p{:03}@org{}.example", (i * 7919) % 300, i % 4),
+                &format!("Person {} {sn}", i % 17),
+                sn,
+                if i % 3 == 0 {
+                    Visibility::Internal
+                } else {
+                    Visibility::Public
+                },
+                (i % 2 == 0).then_some("org-a"),
+            );
+            n.given_name = (i % 5 != 0).then(|| format!("Given{}", i % 11));
+            if i % 13 == 0 {
+                n.kind = EntryKind::Domain;
+            }
+            all.push(n);
+        }
+        // A key given twice: the later names win.
+        let mut again = all[5].clone();
+        again.display_name = "Changed Name".into();
+        all.push(again);
+
+        // Upserted one by one: the last names given for each key, in key order.
+        let mut one_by_one = State::default();
+        let mut survivors: Vec<EntryNames> = Vec::new();
+        for names in &all {
+            survivors.retain(|s| s.key != names.key);
+            survivors.push(names.clone());
+        }
+        survivors.sort_by(|a, b| a.key.cmp(&b.key));
+        for names in survivors {
+            one_by_one.upsert(names);
+        }
+        let bulk = State::bulk(all);
+        assert_eq!(snapshot(&bulk), snapshot(&one_by_one));
+        assert!(
+            snapshot(&bulk)
+                .1
+                .iter()
+                .any(|r| r.4[1].as_deref() == Some("changed name")),
+            "the later names of a key given twice win"
         );
     }
 

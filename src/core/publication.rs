@@ -37,12 +37,13 @@
 
 use std::borrow::Borrow;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashSet};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
@@ -379,24 +380,14 @@ impl Publication {
         let now = directory.now();
         // Only the published columns of attached certificates, grouped by
         // entry (an entry's certificates need not be neighbours by id).
-        let mut by_entry: HashMap<String, (Names, Vec<Contribution>)> = HashMap::new();
-        let mut cursor = 0;
-        loop {
-            let (page, next) = store
-                .scan_published(cursor, crate::storage::MAX_PAGE)
-                .await?;
-            for mut row in page {
-                if row.visibility != Visibility::Public {
-                    continue;
+        let by_entry: HashMap<String, (Names, Vec<Contribution>)> = store
+            .fold_published(HashMap::default(), move |by_entry, mut row| {
+                if row.visibility == Visibility::Public {
+                    let key = std::mem::take(&mut row.key);
+                    contribute_row(by_entry, key, &row, now);
                 }
-                let key = std::mem::take(&mut row.key);
-                contribute_row(&mut by_entry, key, &row, now);
-            }
-            match next {
-                Some(n) => cursor = n,
-                None => break,
-            }
-        }
+            })
+            .await?;
         let mut state = self.write();
         for (key, (_, contributions)) in by_entry {
             state.replace_entry(key.into(), contributions);
@@ -432,7 +423,7 @@ impl Publication {
             // or without certificates contribute nothing.
             let rows = store.published_of(&keys).await?;
             let now = directory.now();
-            let mut by_key: HashMap<&str, (Names, Vec<Contribution>)> = HashMap::new();
+            let mut by_key: HashMap<&str, (Names, Vec<Contribution>)> = HashMap::default();
             for row in &rows {
                 contribute_row(&mut by_key, row.key.as_str(), row, now);
             }
@@ -499,7 +490,7 @@ impl State {
             }
             return false;
         }
-        let mut touched: HashSet<NameKey> = HashSet::new();
+        let mut touched: HashSet<NameKey> = HashSet::default();
         for c in &old {
             if let Some(owner) = self.owners.get_mut(&c.owner) {
                 owner.from.retain(|(k, _)| *k != key);

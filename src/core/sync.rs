@@ -187,16 +187,7 @@ impl Directory {
     /// Builds the in-memory attribute view from a scan of every entry.
     pub(super) async fn build_attributes(&self) -> Result<()> {
         let started = Instant::now();
-        let mut all = Vec::new();
-        let mut cursor = 0;
-        loop {
-            let (page, next) = self.inner.store.scan_entry_names(cursor, 10_000).await?;
-            all.extend(page);
-            match next {
-                Some(n) => cursor = n,
-                None => break,
-            }
-        }
+        let all = self.inner.store.all_entry_names().await?;
         let count = all.len();
         self.inner.attributes.build(all);
         debug!(count, elapsed = ?started.elapsed(), "attribute view built");

@@ -68,6 +68,12 @@ pub enum StorageError {
 #[derive(Debug)]
 pub struct DbError(DbErr);
 
+impl DbError {
+    pub(super) fn new(err: DbErr) -> DbError {
+        DbError(err)
+    }
+}
+
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)

@@ -14,7 +14,8 @@
 //! Layout: one file per resource (`organisations`, `entries`, `import`,
 //! `anchors`, `bundles`, `trust`, `changes`, `scan`, and `federation/` for the
 //! federation tables), `seq` for write transactions,
-//! `convert` for rows ⇄ domain, `entity/` for the sea-orm entities and
+//! `convert` for rows ⇄ domain, `direct` for whole-table scans of an SQLite
+//! file outside the pool, `entity/` for the sea-orm entities and
 //! `consistency` for the self-check.
 
 mod anchors;
@@ -22,6 +23,7 @@ mod bundles;
 mod changes;
 mod consistency;
 mod convert;
+mod direct;
 mod entity;
 mod entries;
 mod error;
@@ -39,10 +41,11 @@ mod users;
 mod migrations;
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
     IsolationLevel, TransactionTrait,
@@ -108,6 +111,9 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     /// Serialises this process's writers on SQLite; see `seq.rs`.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The SQLite file, for the whole-table scans of `direct.rs` (none in
+    /// memory or on PostgreSQL).
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Store {
@@ -208,9 +214,18 @@ impl Store {
             }
         }
         let db = Database::connect(opt).await?;
+        let sqlite_path = match backend {
+            Backend::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StorageError::from(sea_orm::DbErr::Custom(e.to_string())))?;
+                Some(options.get_filename().to_owned())
+            }
+            _ => None,
+        };
         Ok(Store {
             db,
             backend,
+            sqlite_path,
             clock: Arc::new(SystemClock),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
