@@ -104,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             seeds,
         }) => {
+            let seeds = crate::seed::Seeds::locate(seeds.as_deref());
             tokio::task::spawn_blocking(move || crate::bench::generate(entries, &output, &seeds))
                 .await?
         }
@@ -402,6 +403,8 @@ pub async fn start_with(
     config: &Config,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<RunningNode> {
+    // `/readyz` answers 503 until every front end below is up.
+    let _starting = directory.not_ready("starting the front ends");
     let api = api::bind(directory.clone(), &config.api, metrics)
         .with_context(|| format!("binding the REST listener {}", config.api.listen))?;
     tokio::spawn(api.server);
@@ -455,15 +458,28 @@ pub async fn start_with(
 
 async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let key = ensure_key(&config, false)?;
-    let node = start(&config, key).await?;
-    if args.demo {
-        let directory = &node.directory;
-        if directory.count_entries().await? == 0 {
-            info!(seeds = %args.seeds.display(), "loading the demo directory");
-            let report = crate::seed::load(directory, &args.seeds, None).await?;
-            // Announce only what can be found.
-            directory.wait_indexed(report.seq).await;
-        }
+    let metrics = Metrics::new();
+    let directory = open_directory(
+        &config,
+        key,
+        IndexMode::Required(config.index_path()),
+        metrics.clone(),
+    )
+    .await?;
+    // Not ready until the demo directory is loaded and searchable.
+    let seeding = if args.demo && directory.count_entries().await? == 0 {
+        Some(directory.not_ready("loading the demo directory"))
+    } else {
+        None
+    };
+    let node = start_with(directory, &config, metrics).await?;
+    if let Some(hold) = seeding {
+        let seeds = crate::seed::Seeds::locate(args.seeds.as_deref());
+        info!(%seeds, "loading the demo directory");
+        let report = crate::seed::load(&node.directory, &seeds, None).await?;
+        // Announce only what can be found.
+        node.directory.wait_indexed(report.seq).await;
+        drop(hold);
     }
     let dns = match node.dns_addrs() {
         Some((udp, tcp)) => format!("udp://{udp} tcp://{tcp}"),
@@ -710,7 +726,8 @@ async fn seed(config: Config, args: SeedArgs) -> anyhow::Result<()> {
     )
     .await?;
     let bar = progress_bar(0, "seeding");
-    let report = crate::seed::load(&directory, &args.seeds, Some(&bar)).await?;
+    let seeds = crate::seed::Seeds::locate(args.seeds.as_deref());
+    let report = crate::seed::load(&directory, &seeds, Some(&bar)).await?;
     bar.finish_and_clear();
     if directory.has_index() {
         directory.wait_indexed(report.seq).await;

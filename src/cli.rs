@@ -140,9 +140,9 @@ pub enum BenchCommand {
         /// Output directory.
         #[arg(long, short = 'o')]
         output: PathBuf,
-        /// The seed description (for names).
-        #[arg(long, default_value = "seeds")]
-        seeds: PathBuf,
+        /// Directory holding the seed description (for names). Default: ./seeds when it holds demo.toml, else the copy built into the binary.
+        #[arg(long, value_name = "DIR")]
+        seeds: Option<PathBuf>,
     },
     /// Import the generated directory into a fresh node and measure it.
     Run {
@@ -238,9 +238,9 @@ pub struct ServeArgs {
     /// DNS listen address, UDP and TCP (overrides dns.listen).
     #[arg(long, value_name = "ADDR")]
     pub dns_listen: Option<std::net::SocketAddr>,
-    /// Directory holding the seed description (for --demo).
-    #[arg(long, value_name = "DIR", default_value = "seeds")]
-    pub seeds: PathBuf,
+    /// Directory holding the seed description (for --demo). Default: ./seeds when it holds demo.toml, else the copy built into the binary.
+    #[arg(long, value_name = "DIR")]
+    pub seeds: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -340,9 +340,9 @@ pub struct OpenapiArgs {
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
-    /// Directory holding the seed description.
-    #[arg(long, default_value = "seeds")]
-    pub seeds: PathBuf,
+    /// Directory holding the seed description. Default: ./seeds when it holds demo.toml, else the copy built into the binary.
+    #[arg(long, value_name = "DIR")]
+    pub seeds: Option<PathBuf>,
 }
 
 /// Parses `90`, `90s`, `15m`, `12h`, `30d`.

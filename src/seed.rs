@@ -1,5 +1,6 @@
 //! The demo directory: reads the description in `seeds/` and loads it
-//! through the same import path users use. Names, places and choices are
+//! through the same import path users use. The description is also built
+//! into the binary, so `serve --demo` works from any directory ([`Seeds`]). Names, places and choices are
 //! deterministic for the configured seed; certificates come from a demo CA
 //! made fresh on every run, so no private key is ever committed:
 //!
@@ -9,7 +10,8 @@
 //! * some leaves are expired or not yet valid, as `demo.toml` says.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -74,24 +76,81 @@ pub struct SeedReport {
     pub seq: ChangeSeq,
 }
 
-fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect())
+/// Where the seed description comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seeds {
+    /// A directory holding `demo.toml` and the lists it names.
+    Dir(PathBuf),
+    /// The copy of the checkout's `seeds/` built into the binary.
+    Builtin,
 }
 
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    reader
-        .deserialize()
-        .collect::<Result<Vec<T>, _>>()
-        .with_context(|| format!("parsing {}", path.display()))
+/// The files of `seeds/`, as they were when the binary was built.
+const BUILTIN: [(&str, &str); 5] = [
+    ("demo.toml", include_str!("../seeds/demo.toml")),
+    (
+        "organisations.csv",
+        include_str!("../seeds/organisations.csv"),
+    ),
+    ("professions.csv", include_str!("../seeds/professions.csv")),
+    ("given-names.txt", include_str!("../seeds/given-names.txt")),
+    ("surnames.txt", include_str!("../seeds/surnames.txt")),
+];
+
+impl Seeds {
+    /// `dir` when one is given; else `./seeds` when it holds a description
+    /// (a checkout), else the built-in copy.
+    pub fn locate(dir: Option<&Path>) -> Seeds {
+        match dir {
+            Some(dir) => Seeds::Dir(dir.to_owned()),
+            None if Path::new("seeds/demo.toml").is_file() => Seeds::Dir("seeds".into()),
+            None => Seeds::Builtin,
+        }
+    }
+
+    /// The text of one file of the description.
+    pub fn read(&self, file: &str) -> anyhow::Result<String> {
+        match self {
+            Seeds::Dir(dir) => {
+                let path = dir.join(file);
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))
+            }
+            Seeds::Builtin => BUILTIN
+                .iter()
+                .find(|(name, _)| *name == file)
+                .map(|(_, text)| (*text).to_owned())
+                .with_context(|| format!("the built-in seeds have no {file}")),
+        }
+    }
+
+    /// A list file: one item per line, blank lines and `#` comments skipped.
+    pub fn list(&self, file: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .read(file)?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    fn csv<T: for<'de> Deserialize<'de>>(&self, file: &str) -> anyhow::Result<Vec<T>> {
+        let text = self.read(file)?;
+        csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .collect::<Result<Vec<T>, _>>()
+            .with_context(|| format!("parsing {self}/{file}"))
+    }
+}
+
+impl fmt::Display for Seeds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Seeds::Dir(dir) => write!(f, "{}", dir.display()),
+            Seeds::Builtin => f.write_str("(built-in seeds)"),
+        }
+    }
 }
 
 /// Folds a name into mailbox-local-part letters: accents dropped, other
@@ -229,16 +288,13 @@ impl DemoPki {
 }
 
 /// Builds every row of the demo directory.
-fn rows(dir: &Path, pki: &DemoPki) -> anyhow::Result<Vec<ImportRow>> {
-    let config: DemoConfig = toml::from_str(
-        &std::fs::read_to_string(dir.join("demo.toml"))
-            .with_context(|| format!("reading {}/demo.toml", dir.display()))?,
-    )
-    .context("parsing demo.toml")?;
-    let orgs: Vec<OrgRow> = read_csv(&dir.join("organisations.csv"))?;
-    let professions: Vec<ProfessionRow> = read_csv(&dir.join("professions.csv"))?;
-    let given = read_list(&dir.join("given-names.txt"))?;
-    let surnames = read_list(&dir.join("surnames.txt"))?;
+fn rows(seeds: &Seeds, pki: &DemoPki) -> anyhow::Result<Vec<ImportRow>> {
+    let config: DemoConfig =
+        toml::from_str(&seeds.read("demo.toml")?).context("parsing demo.toml")?;
+    let orgs: Vec<OrgRow> = seeds.csv("organisations.csv")?;
+    let professions: Vec<ProfessionRow> = seeds.csv("professions.csv")?;
+    let given = seeds.list("given-names.txt")?;
+    let surnames = seeds.list("surnames.txt")?;
     let mut rng = ChaCha20Rng::seed_from_u64(config.rng_seed);
 
     let fate = |rng: &mut ChaCha20Rng| {
@@ -421,7 +477,7 @@ fn capitalise(s: &str) -> String {
 /// Loads the demo directory described in `dir` into `directory`.
 pub async fn load(
     directory: &Directory,
-    dir: &Path,
+    seeds: &Seeds,
     bar: Option<&ProgressBar>,
 ) -> anyhow::Result<SeedReport> {
     let admin = Caller::NodeAdmin {
@@ -436,8 +492,8 @@ pub async fn load(
         )
         .await?;
     let rows = {
-        let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || rows(&dir, &pki)).await??
+        let seeds = seeds.clone();
+        tokio::task::spawn_blocking(move || rows(&seeds, &pki)).await??
     };
     if let Some(bar) = bar {
         bar.set_length(rows.len() as u64);

@@ -37,12 +37,14 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers; shows how far the search index lags.
+/// Readiness: every front end is up (and, with `serve --demo`, the demo
+/// directory is loaded and searchable) and the database answers; shows how
+/// far the search index lags.
 #[utoipa::path(
     tag = "health",
     responses(
         (status = 200, description = "Ready", body = Ready),
-        (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not ready yet (front ends starting, demo directory loading; the problem's detail says which) or the database is unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/readyz")]

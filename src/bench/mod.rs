@@ -33,6 +33,7 @@ use crate::core::{ImportOptions, IndexMode, SearchRequest};
 use crate::domain::{Caller, pem_certificate};
 use crate::formats::{self, Format};
 use crate::pki::ca::{CaSpec, CertAuthority, KeyPair, KeyType, LeafKey, LeafSpec, PublicKey};
+use crate::seed::Seeds;
 use crate::storage::{Fts5Baseline, Fts5Row};
 use crate::telemetry::Metrics;
 
@@ -110,17 +111,6 @@ const SYLLABLES: &[&str] = &[
     "win", "ya", "zu", "bro", "stein", "mann", "ski", "son", "berg", "ley", "field",
 ];
 
-fn read_seed_list(seeds: &Path, file: &str) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(seeds.join(file))
-        .with_context(|| format!("reading seeds/{file}"))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect())
-}
-
 fn fold(s: &str) -> String {
     s.chars()
         .filter_map(|c| {
@@ -159,10 +149,10 @@ fn npi(rng: &mut impl Rng) -> String {
 }
 
 /// Writes a synthetic directory of `entries` entries into `out`.
-pub fn generate(entries: usize, out: &Path, seeds: &Path) -> anyhow::Result<()> {
+pub fn generate(entries: usize, out: &Path, seeds: &Seeds) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
-    let given = read_seed_list(seeds, "given-names.txt")?;
-    let common = read_seed_list(seeds, "surnames.txt")?;
+    let given = seeds.list("given-names.txt")?;
+    let common = seeds.list("surnames.txt")?;
     let mut rng = ChaCha20Rng::seed_from_u64(1_000_003);
     let orgs = (entries / 200).max(50);
     let now = Utc::now();

@@ -81,6 +81,10 @@ pub enum CoreError {
     Unauthenticated(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The node is still starting ([`Directory::not_ready`]); the reason is
+    /// not secret, so clients see it.
+    #[error("not ready yet: {0}")]
+    Starting(&'static str),
     #[error("{0}")]
     Internal(String),
 }
@@ -103,7 +107,7 @@ impl CoreError {
             CoreError::Malformed(_) => ErrorKind::Malformed,
             CoreError::BadSignature(_) => ErrorKind::BadSignature,
             CoreError::Unauthenticated(_) => ErrorKind::Unauthenticated,
-            CoreError::Unavailable(_) => ErrorKind::Unavailable,
+            CoreError::Unavailable(_) | CoreError::Starting(_) => ErrorKind::Unavailable,
             CoreError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -113,6 +117,7 @@ impl CoreError {
     pub fn public_detail(&self) -> String {
         let codes = self.kind().codes();
         match self {
+            CoreError::Starting(_) => self.to_string(),
             _ if codes.http_status >= 500 => codes.title.to_owned(),
             // The driver's words name tables and constraints: log them, say less.
             CoreError::Storage(StorageError::Constraint(_)) => {
@@ -201,6 +206,9 @@ struct Inner {
     attributes: attributes::AttributeView,
     /// Recently read entries, refreshed by the index catch-up.
     cache: cache::EntryCache,
+    /// Why the node is not ready yet ([`Directory::not_ready`]), by hold.
+    starting: std::sync::Mutex<Vec<(u64, &'static str)>>,
+    next_hold: std::sync::atomic::AtomicU64,
 }
 
 impl Directory {
@@ -254,6 +262,8 @@ impl Directory {
             bundles: bundles::BundleHub::default(),
             attributes: attributes::AttributeView::default(),
             cache: cache::EntryCache::new(cache_bytes),
+            starting: std::sync::Mutex::new(Vec::new()),
+            next_hold: std::sync::atomic::AtomicU64::new(0),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;
@@ -358,8 +368,12 @@ impl Directory {
         *self.inner.indexed.borrow()
     }
 
-    /// Readiness: the database answers; reports how far the index lags.
+    /// Readiness: nothing holds it back ([`Directory::not_ready`]) and the
+    /// database answers; reports how far the index lags.
     pub async fn readiness(&self) -> Result<Readiness> {
+        if let Some(reason) = self.starting_reason() {
+            return Err(CoreError::Starting(reason));
+        }
         self.inner.store.ping().await?;
         let head = self.inner.store.head_seq().await?;
         let indexed = self.indexed_seq();
@@ -375,6 +389,48 @@ impl Directory {
 /// that serve certificate bundles.
 pub fn certs_only_pkcs7(ders: &[&[u8]]) -> Vec<u8> {
     crate::pki::certs_only_pkcs7(ders)
+}
+
+/// Holds readiness back until dropped: see [`Directory::not_ready`].
+#[must_use = "readiness is held back only while the hold lives"]
+pub struct NotReady {
+    inner: std::sync::Weak<Inner>,
+    id: u64,
+}
+
+impl Drop for NotReady {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            lock(&inner.starting).retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Directory {
+    /// Makes [`Directory::readiness`] answer "not ready yet: `reason`"
+    /// until the hold is dropped: while the front ends start, while the
+    /// demo directory loads. Holds may overlap; the oldest one's reason shows.
+    pub fn not_ready(&self, reason: &'static str) -> NotReady {
+        let id = self
+            .inner
+            .next_hold
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.inner.starting).push((id, reason));
+        NotReady {
+            inner: Arc::downgrade(&self.inner),
+            id,
+        }
+    }
+
+    fn starting_reason(&self) -> Option<&'static str> {
+        lock(&self.inner.starting)
+            .first()
+            .map(|(_, reason)| *reason)
+    }
 }
 
 /// What `/readyz` reports.

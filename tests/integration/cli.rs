@@ -335,6 +335,81 @@ fn serve_demo_answers_the_readme_query_and_stops_on_sigterm() {
     child.kill().unwrap();
 }
 
+/// `serve --demo` run from a directory without `seeds/` uses the built-in
+/// seeds, and `/readyz` says "not ready" (503 problem with the reason)
+/// until the demo directory is loaded and searchable: a script that waits
+/// for readiness then finds the README's providers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_is_ready_only_once_the_demo_is_searchable() {
+    ccdir::core::install_crypto_provider();
+    let work = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(BIN)
+        .current_dir(work.path())
+        .args([
+            "serve",
+            "--demo",
+            "--api-listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--dns-listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .env("CCDIR_LDAP__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = ::reqwest::Client::new();
+    let started = Instant::now();
+    let mut not_ready = Vec::new();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "never ready; saw {not_ready:?}"
+        );
+        match client.get(format!("{base}/readyz")).send().await {
+            Ok(r) if r.status() == 200 => break,
+            Ok(r) => {
+                assert_eq!(r.status(), 503);
+                let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+                assert_eq!(content_type, "application/problem+json");
+                let problem: Value = r.json().await.unwrap();
+                not_ready.push(problem["detail"].as_str().unwrap().to_owned());
+            }
+            Err(_) => {} // not listening yet
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let results: Value = client
+        .get(format!("{base}/api/v1/search?q=cardiology+boston"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        results["results"].as_array().unwrap().len() >= 10,
+        "ready, yet the demo is not searchable: {results}"
+    );
+    assert!(
+        not_ready
+            .iter()
+            .any(|d| d == "not ready yet: loading the demo directory"),
+        "{not_ready:?}"
+    );
+    assert!(
+        work.path().join("ccdir-demo").is_dir(),
+        "the demo's data directory is in the working directory"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[cfg(unix)]
 unsafe extern "C" {
     #[link_name = "kill"]
