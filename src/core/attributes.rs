@@ -322,15 +322,7 @@ impl State {
                 ));
             }
             ranks.push((key.clone(), rank));
-            rows.insert(
-                key,
-                Row {
-                    rank,
-                    visibility: names.visibility,
-                    organisation: names.organisation,
-                    values,
-                },
-            );
+            rows.insert(key, Row::new(rank, names, values));
         }
         let sorted = by_value.map(|mut pairs| {
             // By value, then rank: each value's slots come out in rank order.
@@ -371,15 +363,18 @@ impl State {
                 },
             );
         }
-        self.rows.insert(
-            key,
-            Row {
-                rank,
-                visibility: names.visibility,
-                organisation: names.organisation,
-                values,
-            },
-        );
+        self.rows.insert(key, Row::new(rank, names, values));
+    }
+}
+
+impl Row {
+    fn new(rank: u64, names: EntryNames, values: [Option<Box<str>>; ATTRS]) -> Row {
+        Row {
+            rank,
+            visibility: names.visibility,
+            organisation: names.organisation,
+            values,
+        }
     }
 }
 
