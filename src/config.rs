@@ -244,6 +244,9 @@ pub struct DnsConfig {
     pub edns_udp_size: u16,
     /// Threads answering UDP.
     pub udp_threads: usize,
+    /// MiB of published certificates (DER) kept in memory for answers; the
+    /// rest is read from the database when first asked for.
+    pub certificate_cache_mb: usize,
     /// A TCP connection that sends nothing for this long is closed.
     pub tcp_idle_timeout_seconds: u64,
     /// Most TCP connections served at once; more are closed at once.
@@ -282,6 +285,7 @@ impl Default for DnsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
             edns_udp_size: 1232,
             udp_threads: 2,
+            certificate_cache_mb: 256,
             tcp_idle_timeout_seconds: 10,
             tcp_max_connections: 512,
             rrl_responses_per_second: 100,

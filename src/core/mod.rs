@@ -47,7 +47,9 @@ pub use policies::{
     CheckResult, DeadLetterRow, FeedEvent, MAX_SUBMIT_EVENTS, PolicyAnswer, PolicyInfo,
     PolicyOptions, SubmitResult, WebhookRow, WebhookView,
 };
-pub use publication::{NameKey, NameState, Publication, PublishedCerts};
+pub use publication::{
+    CertRef, CertRefs, NameKey, NameState, Publication, Published, PublishedCerts,
+};
 pub use query::{EntryPage, EntryQuery, Placement, field_values};
 pub use search::{SearchHit, SearchRequest, SearchResults};
 

@@ -27,6 +27,16 @@
 //!   octets, a name over 255 octets in wire form, or a label that is exactly
 //!   `*` (it would read as a wildcard on every secondary).
 //!
+//! # Memory
+//!
+//! The view holds names and certificate references (row id and
+//! fingerprint), not the certificates: the DER of a name is read from the
+//! database the first time the name is asked for ([`Publication::resolve`])
+//! and kept in a bounded cache of names (about `cache_bytes` of DER; second
+//! chance eviction), so a node of a million entries neither reads every
+//! certificate at start nor holds them all. A transfer or zone export reads
+//! what it needs without filling the cache ([`Publication::resolve_all`]).
+//!
 //! # Keeping up
 //!
 //! Like the search index, the view remembers the last change it applied and
@@ -38,7 +48,9 @@
 use std::borrow::Borrow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -204,6 +216,9 @@ fn suffixes(key: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub enum NameState {
     /// Certificates are published at the name (DER, sorted, no duplicates).
     Certificates(PublishedCerts),
+    /// Certificates are published at the name, but their DER is not in
+    /// memory: [`Publication::resolve`] reads it.
+    Unresolved(CertRefs),
     /// Nothing is published at the name, but at names below it: the name
     /// exists (an empty non-terminal in DNS terms).
     Ancestor,
@@ -214,23 +229,64 @@ pub enum NameState {
 /// The DER certificates published at one name; cheap to clone.
 pub type PublishedCerts = Arc<[Arc<[u8]>]>;
 
+/// One published certificate: the row id its DER is read by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CertRef {
+    id: i64,
+}
+
+/// The certificates published at one name, sorted; cheap to clone.
+pub type CertRefs = Arc<[CertRef]>;
+
+/// A name's certificates in [`Publication::names_within`]: the DER when
+/// the cache holds it, else what [`Publication::resolve_all`] reads.
+#[derive(Debug, Clone)]
+pub enum Published {
+    Certificates(PublishedCerts),
+    Unresolved(CertRefs),
+}
+
 /// One certificate an entry puts at one name.
 #[derive(Debug, Clone, PartialEq)]
 struct Contribution {
     owner: NameKey,
-    der: Arc<[u8]>,
+    cert: CertRef,
     not_after: DateTime<Utc>,
 }
 
 #[derive(Default)]
 struct Owner {
     /// (entry key, certificate) pairs that put something here.
-    from: Vec<(Arc<str>, Arc<[u8]>)>,
+    from: Vec<(Arc<str>, CertRef)>,
     /// What is served: `from`'s certificates, sorted, without duplicates.
-    certs: PublishedCerts,
+    refs: CertRefs,
+    /// Their DER, in the same order, when the cache holds it.
+    der: Option<PublishedCerts>,
+    /// Asked for since the eviction hand last passed.
+    used: AtomicBool,
 }
 
-#[derive(Default)]
+/// What a name serves of its certificates' DER: sorted, each once (an
+/// identical certificate may be attached to several entries).
+fn served(mut certs: Vec<Arc<[u8]>>) -> PublishedCerts {
+    certs.sort();
+    certs.dedup();
+    certs.into()
+}
+
+/// The certificates an owner's contributors put there, sorted, each once.
+fn refs_of(from: &[(Arc<str>, CertRef)]) -> CertRefs {
+    let mut refs: Vec<CertRef> = from.iter().map(|(_, c)| *c).collect();
+    refs.sort();
+    refs.dedup();
+    refs.into()
+}
+
+/// Bytes the cache charges for a name's DER.
+fn charge(certs: &PublishedCerts) -> usize {
+    certs.iter().map(|d| d.len() + 32).sum::<usize>() + 64
+}
+
 struct State {
     version: u64,
     applied: ChangeSeq,
@@ -240,6 +296,27 @@ struct State {
     by_entry: HashMap<Arc<str>, Vec<Contribution>>,
     /// When published certificates expire (stale items are harmless).
     expiries: BinaryHeap<Reverse<(DateTime<Utc>, Arc<str>)>>,
+    /// Bytes of DER the names' caches hold, and the most they may.
+    cached: usize,
+    budget: usize,
+    /// Names whose DER is cached, oldest first (stale names are skipped).
+    hand: VecDeque<NameKey>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            version: 0,
+            applied: ChangeSeq::default(),
+            owners: HashMap::default(),
+            ancestors: HashMap::default(),
+            by_entry: HashMap::default(),
+            expiries: BinaryHeap::new(),
+            cached: 0,
+            budget: usize::MAX,
+            hand: VecDeque::new(),
+        }
+    }
 }
 
 struct Shared {
@@ -247,6 +324,8 @@ struct Shared {
     version: watch::Sender<u64>,
     /// Absent for a [`Publication::fixed`] view.
     directory: Option<Directory>,
+    /// Where [`Publication::resolve_blocking`] runs the database read.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// The published names and certificates. Cheap to clone; clones share one view.
@@ -258,8 +337,9 @@ pub struct Publication {
 impl Publication {
     /// Builds the view from the database and keeps it up to date in the
     /// background for as long as a clone of it lives.
-    pub async fn start(directory: &Directory) -> Result<Publication> {
-        let publication = Publication::load(directory).await?;
+    /// `cache_bytes` bounds the DER held in memory.
+    pub async fn start(directory: &Directory, cache_bytes: usize) -> Result<Publication> {
+        let publication = Publication::load(directory, cache_bytes).await?;
         let weak = Arc::downgrade(&publication.shared);
         let writes = directory.subscribe_writes();
         tokio::spawn(run(weak, writes));
@@ -267,12 +347,17 @@ impl Publication {
     }
 
     /// Builds the view once, without following later changes (for exports).
-    pub async fn load(directory: &Directory) -> Result<Publication> {
+    pub async fn load(directory: &Directory, cache_bytes: usize) -> Result<Publication> {
+        let state = State {
+            budget: cache_bytes,
+            ..State::default()
+        };
         let publication = Publication {
             shared: Arc::new(Shared {
-                state: RwLock::new(State::default()),
+                state: RwLock::new(state),
                 version: watch::Sender::new(0),
                 directory: Some(directory.clone()),
+                runtime: tokio::runtime::Handle::try_current().ok(),
             }),
         };
         publication.initial_load().await?;
@@ -280,20 +365,33 @@ impl Publication {
         Ok(publication)
     }
 
-    /// A view that never changes, holding `certificates` (owner name, DER):
-    /// for tests and fuzzing, without a database.
+    /// A view that never changes, holding `certificates` (owner name, DER)
+    /// in memory for good: for tests and fuzzing, without a database.
     pub fn fixed(certificates: impl IntoIterator<Item = (NameKey, Vec<u8>)>) -> Publication {
         let mut state = State::default();
+        let mut ders: HashMap<i64, Arc<[u8]>> = HashMap::default();
         for (i, (owner, der)) in certificates.into_iter().enumerate() {
             let key: Arc<str> = format!("fixed-{i}").into();
+            let id = i as i64;
+            let cert = CertRef { id };
+            ders.insert(id, der.into());
             state.replace_entry(
                 key,
                 vec![Contribution {
                     owner,
-                    der: der.into(),
+                    cert,
                     not_after: DateTime::<Utc>::MAX_UTC,
                 }],
             );
+        }
+        let names: Vec<(NameKey, CertRefs)> = state
+            .owners
+            .iter()
+            .map(|(name, owner)| (name.clone(), owner.refs.clone()))
+            .collect();
+        for (name, refs) in names {
+            let certs = served(refs.iter().map(|r| ders[&r.id].clone()).collect());
+            state.remember(name.as_bytes(), &refs, certs);
         }
         state.version = 1;
         Publication {
@@ -301,6 +399,7 @@ impl Publication {
                 state: RwLock::new(state),
                 version: watch::Sender::new(1),
                 directory: None,
+                runtime: None,
             }),
         }
     }
@@ -310,7 +409,15 @@ impl Publication {
     pub fn lookup(&self, name: &[u8]) -> NameState {
         let state = self.read();
         if let Some(owner) = state.owners.get(name) {
-            return NameState::Certificates(owner.certs.clone());
+            return match &owner.der {
+                Some(certs) => {
+                    if !owner.used.load(Ordering::Relaxed) {
+                        owner.used.store(true, Ordering::Relaxed);
+                    }
+                    NameState::Certificates(certs.clone())
+                }
+                None => NameState::Unresolved(owner.refs.clone()),
+            };
         }
         if state.ancestors.contains_key(name) {
             NameState::Ancestor
@@ -319,19 +426,133 @@ impl Publication {
         }
     }
 
+    /// What is at `name`, reading its certificates from the database when
+    /// the cache does not hold them (and caching them).
+    pub async fn resolve(&self, name: &[u8]) -> Result<NameState> {
+        let refs = match self.lookup(name) {
+            NameState::Unresolved(refs) => refs,
+            other => return Ok(other),
+        };
+        let ders = self.fetch(&refs).await?;
+        let found: Vec<Arc<[u8]>> = refs
+            .iter()
+            .filter_map(|r| ders.get(&r.id).cloned())
+            .collect();
+        // A row gone since: the entry changed, and the catch-up will
+        // replace these references; serve what is left, cache nothing.
+        let complete = found.len() == refs.len();
+        let certs = served(found);
+        if complete {
+            self.write().remember(name, &refs, certs.clone());
+        }
+        Ok(NameState::Certificates(certs))
+    }
+
+    /// [`Publication::resolve`] for a thread outside the runtime (the UDP
+    /// front end's): runs the read on the runtime and waits for it, at
+    /// most `timeout`. `None` when it failed or took too long.
+    pub fn resolve_blocking(&self, name: &[u8], timeout: Duration) -> Option<NameState> {
+        let runtime = self.shared.runtime.as_ref()?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let publication = self.clone();
+        let name = name.to_vec();
+        runtime.spawn(async move {
+            let _ = tx.send(publication.resolve(&name).await);
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(state)) => Some(state),
+            Ok(Err(e)) => {
+                warn!(error = %e, "reading published certificates failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Every name at or below `apex` with its certificates, sorted by name:
     /// a consistent snapshot, with the version it was taken at.
-    pub fn names_within(&self, apex: &[u8]) -> (u64, Vec<(NameKey, PublishedCerts)>) {
+    pub fn names_within(&self, apex: &[u8]) -> (u64, Vec<(NameKey, Published)>) {
         let state = self.read();
-        let mut names: Vec<(NameKey, PublishedCerts)> = state
+        let mut names: Vec<(NameKey, Published)> = state
             .owners
             .iter()
             .filter(|(name, _)| name.is_within(apex))
-            .map(|(name, owner)| (name.clone(), owner.certs.clone()))
+            .map(|(name, owner)| {
+                let published = match &owner.der {
+                    Some(certs) => Published::Certificates(certs.clone()),
+                    None => Published::Unresolved(owner.refs.clone()),
+                };
+                (name.clone(), published)
+            })
             .collect();
         drop(state);
         names.sort_by(|a, b| a.0.cmp(&b.0));
         (self.version(), names)
+    }
+
+    /// The certificates of `names` (from [`Publication::names_within`]),
+    /// read from the database where the cache does not hold them, without
+    /// filling the cache. A certificate gone since is left out.
+    pub async fn resolve_all(
+        &self,
+        names: Vec<(NameKey, Published)>,
+    ) -> Result<Vec<(NameKey, PublishedCerts)>> {
+        let mut out = Vec::with_capacity(names.len());
+        let mut pending: Vec<(NameKey, CertRefs)> = Vec::new();
+        let flush = async |pending: &mut Vec<(NameKey, CertRefs)>,
+                           out: &mut Vec<(NameKey, PublishedCerts)>|
+               -> Result<()> {
+            let ids: Vec<CertRef> = pending
+                .iter()
+                .flat_map(|(_, r)| r.iter().copied())
+                .collect();
+            let ders = self.fetch(&ids).await?;
+            for (name, refs) in pending.drain(..) {
+                let certs = refs
+                    .iter()
+                    .filter_map(|r| ders.get(&r.id).cloned())
+                    .collect();
+                out.push((name, served(certs)));
+            }
+            Ok(())
+        };
+        for (name, published) in names {
+            match published {
+                Published::Certificates(certs) => {
+                    flush(&mut pending, &mut out).await?;
+                    out.push((name, certs));
+                }
+                Published::Unresolved(refs) => {
+                    pending.push((name, refs));
+                    if pending.len() >= 1000 {
+                        flush(&mut pending, &mut out).await?;
+                    }
+                }
+            }
+        }
+        flush(&mut pending, &mut out).await?;
+        Ok(out)
+    }
+
+    /// The DER of `refs` by row id, from the database.
+    async fn fetch(&self, refs: &[CertRef]) -> Result<HashMap<i64, Arc<[u8]>>> {
+        if refs.is_empty() {
+            return Ok(HashMap::default());
+        }
+        let Some(directory) = &self.shared.directory else {
+            return Err(super::CoreError::Internal(
+                "a fixed publication view has no database".into(),
+            ));
+        };
+        let ids: Vec<i64> = refs.iter().map(|r| r.id).collect();
+        Ok(directory
+            .inner
+            .store
+            .certificate_ders(&ids)
+            .await?
+            .into_iter()
+            .map(|(id, der)| (id, der.into()))
+            .collect())
     }
 
     /// Increases on every change of what is published (0 before anything).
@@ -378,20 +599,23 @@ impl Publication {
         let store = &directory.inner.store;
         let head = store.head_seq().await?;
         let now = directory.now();
-        // Only the published columns of attached certificates, grouped by
-        // entry (an entry's certificates need not be neighbours by id).
-        let by_entry: HashMap<String, (Names, Vec<Contribution>)> = store
-            .fold_published(HashMap::default(), move |by_entry, mut row| {
+        // Only the published columns of attached certificates, straight
+        // into a fresh state on the scan's thread.
+        let budget = self.read().budget;
+        let fresh = State {
+            budget,
+            ..State::default()
+        };
+        let (mut fresh, expiries) = store
+            .fold_published((fresh, Vec::new()), move |(state, expiries), row| {
                 if row.visibility == Visibility::Public {
-                    let key = std::mem::take(&mut row.key);
-                    contribute_row(by_entry, key, &row, now);
+                    state.load_row(&row, now, expiries);
                 }
             })
             .await?;
+        fresh.expiries = BinaryHeap::from(expiries);
         let mut state = self.write();
-        for (key, (_, contributions)) in by_entry {
-            state.replace_entry(key.into(), contributions);
-        }
+        *state = fresh;
         state.applied = head;
         state.version += 1;
         let version = state.version;
@@ -481,6 +705,96 @@ impl Publication {
 }
 
 impl State {
+    /// Adds what `row` publishes at `now` to a state being loaded from
+    /// scratch: what [`State::replace_entry`] of the whole entry would
+    /// give, without comparing or recounting anything. Expiries are
+    /// gathered in `expiries`, to be heaped once at the end.
+    fn load_row(
+        &mut self,
+        row: &PublishedRow,
+        now: DateTime<Utc>,
+        expiries: &mut Vec<Reverse<(DateTime<Utc>, Arc<str>)>>,
+    ) {
+        let mut out = Vec::new();
+        let cert = PublishedCert::new(
+            row.binding,
+            CertRef { id: row.id },
+            row.trust,
+            (row.not_before, row.not_after),
+            now,
+        );
+        Names::of(&row.address).contribute(&cert, &mut out);
+        if out.is_empty() {
+            return;
+        }
+        let key: Arc<str> = match self.by_entry.get_key_value(row.key.as_str()) {
+            Some((key, _)) => key.clone(),
+            None => row.key.as_str().into(),
+        };
+        for c in &out {
+            let from = (key.clone(), c.cert);
+            match self.owners.get_mut(&c.owner) {
+                Some(owner) => {
+                    owner.from.push(from);
+                    owner.refs = refs_of(&owner.from);
+                }
+                None => {
+                    for ancestor in suffixes(c.owner.as_bytes()).skip(1) {
+                        match self.ancestors.get_mut(ancestor) {
+                            Some(count) => *count += 1,
+                            None => {
+                                self.ancestors.insert(ancestor.into(), 1);
+                            }
+                        }
+                    }
+                    let owner = Owner {
+                        refs: Arc::from([c.cert]),
+                        from: vec![from],
+                        ..Owner::default()
+                    };
+                    self.owners.insert(c.owner.clone(), owner);
+                }
+            }
+            expiries.push(Reverse((c.not_after, key.clone())));
+        }
+        self.by_entry.entry(key).or_default().extend(out);
+    }
+
+    /// Caches the DER of `name` if it still publishes exactly `refs`, then
+    /// evicts names not asked for since the hand last passed them until the
+    /// cache is within its budget.
+    fn remember(&mut self, name: &[u8], refs: &CertRefs, certs: PublishedCerts) {
+        let Some(owner) = self.owners.get_mut(name) else {
+            return;
+        };
+        if owner.der.is_some() || owner.refs != *refs {
+            return;
+        }
+        self.cached += charge(&certs);
+        owner.der = Some(certs);
+        owner.used.store(false, Ordering::Relaxed);
+        self.hand.push_back(NameKey(name.into()));
+        // Each name is passed at most twice: once to clear its bit.
+        let mut steps = 2 * self.hand.len();
+        while self.cached > self.budget && steps > 0 {
+            steps -= 1;
+            let Some(oldest) = self.hand.pop_front() else {
+                break;
+            };
+            let Some(owner) = self.owners.get_mut(&oldest) else {
+                continue;
+            };
+            if owner.der.is_none() {
+                continue;
+            }
+            if owner.used.swap(false, Ordering::Relaxed) {
+                self.hand.push_back(oldest);
+            } else if let Some(certs) = owner.der.take() {
+                self.cached -= charge(&certs);
+            }
+        }
+    }
+
     /// Replaces what entry `key` publishes. Returns whether anything changed.
     fn replace_entry(&mut self, key: Arc<str>, new: Vec<Contribution>) -> bool {
         let old = self.by_entry.remove(&key).unwrap_or_default();
@@ -504,7 +818,7 @@ impl State {
                 }
                 Owner::default()
             });
-            owner.from.push((key.clone(), c.der.clone()));
+            owner.from.push((key.clone(), c.cert));
             touched.insert(c.owner.clone());
             self.expiries.push(Reverse((c.not_after, key.clone())));
         }
@@ -513,7 +827,9 @@ impl State {
                 continue;
             };
             if owner.from.is_empty() {
-                self.owners.remove(&name);
+                if let Some(certs) = self.owners.remove(&name).and_then(|o| o.der) {
+                    self.cached -= charge(&certs);
+                }
                 for ancestor in suffixes(name.as_bytes()).skip(1) {
                     if let Some(count) = self.ancestors.get_mut(ancestor) {
                         *count -= 1;
@@ -523,10 +839,13 @@ impl State {
                     }
                 }
             } else {
-                let mut certs: Vec<Arc<[u8]>> = owner.from.iter().map(|(_, d)| d.clone()).collect();
-                certs.sort();
-                certs.dedup();
-                owner.certs = certs.into();
+                let refs = refs_of(&owner.from);
+                if *owner.refs != *refs {
+                    owner.refs = refs;
+                    if let Some(certs) = owner.der.take() {
+                        self.cached -= charge(&certs);
+                    }
+                }
             }
         }
         if !new.is_empty() {
@@ -545,27 +864,27 @@ struct Names {
 }
 
 /// What publishing one certificate needs of it.
-struct PublishedCert<'a> {
+struct PublishedCert {
     binding: Binding,
-    der: &'a [u8],
+    cert: CertRef,
     /// Trusted and within its validity now.
     trusted: bool,
     not_after: DateTime<Utc>,
 }
 
-impl<'a> PublishedCert<'a> {
+impl PublishedCert {
     /// `status` is the trust status last judged; published only while it
     /// is trusted and `now` is within the validity (from, until).
     fn new(
         binding: Binding,
-        der: &'a [u8],
+        cert: CertRef,
         status: TrustStatus,
         (not_before, not_after): (DateTime<Utc>, DateTime<Utc>),
         now: DateTime<Utc>,
-    ) -> PublishedCert<'a> {
+    ) -> PublishedCert {
         PublishedCert {
             binding,
-            der,
+            cert,
             trusted: status == TrustStatus::Trusted && not_before <= now && now <= not_after,
             not_after,
         }
@@ -584,7 +903,7 @@ fn contribute_row<K: std::hash::Hash + Eq>(
 ) {
     let cert = PublishedCert::new(
         row.binding,
-        &row.der,
+        CertRef { id: row.id },
         row.trust,
         (row.not_before, row.not_after),
         now,
@@ -618,7 +937,7 @@ impl Names {
     }
 
     /// Adds what `cert` contributes (nothing unless it is trusted now).
-    fn contribute(&self, cert: &PublishedCert<'_>, out: &mut Vec<Contribution>) {
+    fn contribute(&self, cert: &PublishedCert, out: &mut Vec<Contribution>) {
         if !cert.trusted {
             return;
         }
@@ -626,14 +945,13 @@ impl Names {
             Binding::Address => &self.address,
             Binding::Domain => self.domain.as_slice(),
         };
-        let der: Arc<[u8]> = cert.der.into();
         for owner in names {
             if owner.labels().any(|l| l == b"*") {
                 continue;
             }
             out.push(Contribution {
                 owner: owner.clone(),
-                der: der.clone(),
+                cert: cert.cert,
                 not_after: cert.not_after,
             });
         }
@@ -707,7 +1025,9 @@ mod tests {
     fn contribution(owner: &str, der: &[u8]) -> Contribution {
         Contribution {
             owner: key(owner),
-            der: der.into(),
+            cert: CertRef {
+                id: i64::from(der[0]),
+            },
             not_after: DateTime::<Utc>::MAX_UTC,
         }
     }
@@ -720,7 +1040,7 @@ mod tests {
         assert!(s.replace_entry("b.x.org".into(), vec![contribution("b.x.org", b"2")]));
         assert!(!s.replace_entry("b.x.org".into(), vec![contribution("b.x.org", b"2")]));
         let owner = &s.owners[key("a.b.x.org").as_bytes()];
-        assert_eq!(owner.certs.len(), 2);
+        assert_eq!(owner.refs.len(), 2);
         assert_eq!(s.ancestors[key("x.org").as_bytes()], 2);
         assert!(s.replace_entry("a@b.x.org".into(), vec![]));
         assert!(s.replace_entry("a.b@x.org".into(), vec![]));
@@ -729,5 +1049,111 @@ mod tests {
         assert!(!s.ancestors.contains_key(key("b.x.org").as_bytes()));
         assert!(s.replace_entry("b.x.org".into(), vec![]));
         assert!(s.ancestors.is_empty() && s.owners.is_empty() && s.by_entry.is_empty());
+    }
+
+    fn row(address: &str, id: i64, binding: Binding, trust: TrustStatus) -> PublishedRow {
+        let address: DirectoryAddress = address.parse().unwrap();
+        PublishedRow {
+            key: address.key(),
+            address,
+            visibility: Visibility::Public,
+            binding,
+            trust,
+            not_before: DateTime::<Utc>::MIN_UTC,
+            not_after: DateTime::<Utc>::MAX_UTC,
+            id,
+        }
+    }
+
+    /// What a state holds, in a comparable form.
+    fn contents(s: &State) -> Vec<String> {
+        let mut out: Vec<String> = s
+            .owners
+            .iter()
+            .map(|(name, o)| {
+                let mut from: Vec<String> = o
+                    .from
+                    .iter()
+                    .map(|(k, c)| format!("{k}:{}", c.id))
+                    .collect();
+                from.sort();
+                format!("{name} {from:?} {:?}", o.refs)
+            })
+            .collect();
+        out.extend(s.ancestors.iter().map(|(a, n)| format!("{a:?}={n}")));
+        out.extend(s.by_entry.iter().map(|(k, c)| format!("{k} {c:?}")));
+        out.push(format!("expiries {}", s.expiries.len()));
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn loading_rows_gives_the_state_of_replacing_whole_entries() {
+        use Binding::{Address, Domain};
+        let rows = vec![
+            row("john.doe@x.org", 1, Address, TrustStatus::Trusted),
+            row("john@doe.x.org", 2, Address, TrustStatus::Trusted),
+            row("doe.x.org", 3, Domain, TrustStatus::Trusted),
+            row("ann@y.org", 4, Address, TrustStatus::Untrusted),
+            // An entry's second certificate, not next to its first.
+            row("John.Doe@x.org", 5, Address, TrustStatus::Trusted),
+            row("ann@y.org", 6, Address, TrustStatus::Trusted),
+        ];
+        let now = Utc::now();
+        let mut loaded = State::default();
+        let mut expiries = Vec::new();
+        for r in &rows {
+            loaded.load_row(r, now, &mut expiries);
+        }
+        loaded.expiries = BinaryHeap::from(expiries);
+
+        let mut grouped: HashMap<String, (Names, Vec<Contribution>)> = HashMap::default();
+        for r in &rows {
+            contribute_row(&mut grouped, r.key.clone(), r, now);
+        }
+        let mut replaced = State::default();
+        for (key, (_, contributions)) in grouped {
+            replaced.replace_entry(key.into(), contributions);
+        }
+        assert_eq!(contents(&loaded), contents(&replaced));
+        let owner = &loaded.owners[key("john.doe.x.org").as_bytes()];
+        assert_eq!(owner.refs.len(), 3, "{:?}", owner.refs);
+    }
+
+    #[test]
+    fn the_cache_keeps_names_asked_for_and_stays_within_its_budget() {
+        let mut s = State {
+            budget: 3 * (100 + 32 + 64),
+            ..State::default()
+        };
+        let names: Vec<String> = (0..6).map(|i| format!("n{i}.x.org")).collect();
+        for (i, n) in names.iter().enumerate() {
+            s.replace_entry(n.as_str().into(), vec![contribution(n, &[i as u8; 100])]);
+        }
+        let remember = |s: &mut State, n: &str| {
+            let name = key(n);
+            let refs = s.owners[name.as_bytes()].refs.clone();
+            let der: Arc<[u8]> = vec![0u8; 100].into();
+            s.remember(name.as_bytes(), &refs, vec![der].into());
+        };
+        for n in &names[..3] {
+            remember(&mut s, n);
+        }
+        assert_eq!(s.cached, s.budget);
+        // n0 is asked for again; the next name pushes out n1, not n0.
+        s.owners[key("n0.x.org").as_bytes()]
+            .used
+            .store(true, Ordering::Relaxed);
+        remember(&mut s, &names[3]);
+        let held = |s: &State, n: &str| s.owners[key(n).as_bytes()].der.is_some();
+        assert!(held(&s, "n0.x.org") && !held(&s, "n1.x.org") && held(&s, "n3.x.org"));
+        assert!(s.cached <= s.budget);
+        // A change of what a name publishes drops its cached DER.
+        s.replace_entry(
+            names[0].as_str().into(),
+            vec![contribution(&names[0], &[9; 100])],
+        );
+        assert!(!held(&s, "n0.x.org"));
+        assert_eq!(s.cached, 2 * (100 + 32 + 64));
     }
 }

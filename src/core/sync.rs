@@ -107,7 +107,10 @@ impl Directory {
     pub async fn catch_up(&self) -> Result<ChangeSeq> {
         let _writing = self.inner.index_writing.lock().await;
         let mut from = self.index()?.applied_seq();
-        if !self.inner.attributes.is_built() {
+        // Not while the node starts: building it would compete with the
+        // views the front ends wait for, and until it is built the LDAP
+        // plan asks the index instead.
+        if !self.inner.attributes.is_built() && self.starting_reason().is_none() {
             // Under the lock: rows the scan reads are at least as new as
             // `from`, and the rounds below re-apply everything after it.
             self.build_attributes().await?;

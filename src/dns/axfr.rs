@@ -11,7 +11,7 @@ use super::handler::authoritative;
 use super::tsig::Signer;
 use super::wire::{Builder, CERT_PKIX, Header, Owner, Rcode, TYPE_CERT, TYPE_SOA};
 use super::zones::Zone;
-use crate::core::{NameKey, PublishedCerts};
+use crate::core::{NameKey, Publication, Published, PublishedCerts};
 
 /// Octets a transfer message aims for (NSD uses the same size).
 pub const MESSAGE_TARGET: usize = 16 * 1024;
@@ -35,6 +35,8 @@ pub struct Transfer {
     header: Header,
     question: Vec<u8>,
     names: Vec<(NameKey, PublishedCerts)>,
+    /// The names as the view listed them, until [`Transfer::resolve`].
+    listed: Vec<(NameKey, Published)>,
     step: Step,
     messages: usize,
     /// Signs each message when the request was TSIG-signed.
@@ -47,15 +49,32 @@ impl Transfer {
         serial: u32,
         header: Header,
         question: Vec<u8>,
-        names: Vec<(NameKey, PublishedCerts)>,
+        listed: Vec<(NameKey, Published)>,
         signer: Option<Signer>,
     ) -> Transfer {
+        // What the cache held needs no reading.
+        let (names, listed) = if listed
+            .iter()
+            .all(|(_, p)| matches!(p, Published::Certificates(_)))
+        {
+            let names = listed
+                .into_iter()
+                .filter_map(|(name, p)| match p {
+                    Published::Certificates(certs) => Some((name, certs)),
+                    Published::Unresolved(_) => None,
+                })
+                .collect();
+            (names, Vec::new())
+        } else {
+            (Vec::new(), listed)
+        };
         Transfer {
             zone,
             serial,
             header,
             question,
             names,
+            listed,
             step: Step::FirstSoa,
             messages: 0,
             signer,
@@ -65,6 +84,17 @@ impl Transfer {
     /// The serial the transfer carries.
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// Reads the certificates the cache does not hold (without filling
+    /// it). Call once, before the first message.
+    pub async fn resolve(&mut self, publication: &Publication) -> crate::core::Result<()> {
+        if self.listed.is_empty() {
+            return Ok(());
+        }
+        let listed = std::mem::take(&mut self.listed);
+        self.names = publication.resolve_all(listed).await?;
+        Ok(())
     }
 
     /// Writes the next message into `out`; false when the transfer is complete.

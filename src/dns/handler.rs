@@ -31,7 +31,7 @@ use super::wire::{
 use super::zones::ZoneSet;
 use super::{lookup, negative, policy};
 use crate::config::DnsConfig;
-use crate::core::{Directory, Publication};
+use crate::core::{Directory, NameKey, Publication, PublishedCerts};
 
 /// How a message arrived; decides size limits, rate limiting and transfers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +46,20 @@ pub enum Action {
     Reply,
     /// Send nothing (not a request, or nothing worth answering).
     Drop,
-    /// Stream a zone transfer, message by message (TCP only).
+    /// Stream a zone transfer, message by message (TCP only), once
+    /// [`Transfer::resolve`] has read its certificates.
     Transfer(Box<Transfer>),
+    /// Certificates published at this name are not in memory: read them
+    /// ([`Publication::resolve`]) and answer again with
+    /// [`Handler::handle_resolved`].
+    Resolve(NameKey),
+}
+
+/// The second pass of a message after [`Action::Resolve`].
+#[derive(Clone, Copy)]
+enum Resolved<'a> {
+    Certificates(&'a PublishedCerts),
+    Failed,
 }
 
 /// Answers DNS messages from the hosted zones and the core's publication view.
@@ -137,6 +149,32 @@ impl Handler {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> Action {
+        self.handle_with(msg, src, transport, out, None)
+    }
+
+    /// Answers a message again after [`Action::Resolve`], with the
+    /// certificates read for its name (`None` when reading them failed:
+    /// SERVFAIL). The rate limiter counted the message the first time.
+    pub fn handle_resolved(
+        &self,
+        msg: &[u8],
+        src: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+        certs: Option<&PublishedCerts>,
+    ) -> Action {
+        let resolved = certs.map_or(Resolved::Failed, Resolved::Certificates);
+        self.handle_with(msg, src, transport, out, Some(resolved))
+    }
+
+    fn handle_with(
+        &self,
+        msg: &[u8],
+        src: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+        resolved: Option<Resolved<'_>>,
+    ) -> Action {
         let request = match wire::parse(msg) {
             Parsed::Drop => return Action::Drop,
             Parsed::FormErr(header) => {
@@ -194,6 +232,7 @@ impl Handler {
         }
         let limit = self.size_limit(&request, transport);
         if transport == Transport::Udp
+            && resolved.is_none()
             && let Some(rrl) = &self.rrl
             && !rrl.allow(src, Instant::now())
         {
@@ -249,7 +288,27 @@ impl Handler {
                         policy::answer(self, zone, apex_at, &request, q, limit, out)
                     }
                     Some((zone, apex_at)) => {
-                        lookup::answer(self, zone, apex_at, &request, q, limit, out)
+                        let certs = match resolved {
+                            None => None,
+                            Some(Resolved::Certificates(c)) => Some(c),
+                            Some(Resolved::Failed) => {
+                                negative::error(
+                                    out,
+                                    header,
+                                    raw_q,
+                                    request.edns,
+                                    Rcode::ServFail,
+                                    self.edns_udp_size,
+                                );
+                                return Action::Reply;
+                            }
+                        };
+                        if !lookup::answer(self, zone, apex_at, &request, q, limit, certs, out) {
+                            return match NameKey::from_key_bytes(q.name.key()) {
+                                Some(name) => Action::Resolve(name),
+                                None => Action::Drop,
+                            };
+                        }
                     }
                     None => negative::error(
                         out,
@@ -408,6 +467,7 @@ mod tests {
                     replies.push(out);
                 }
                 Action::Drop => {}
+                Action::Resolve(name) => panic!("a fixed view holds every certificate: {name}"),
                 Action::Transfer(mut t) => {
                     assert_eq!(transport, Transport::Tcp);
                     while t.next_message(&mut out) {

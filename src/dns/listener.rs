@@ -26,6 +26,10 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
 use super::handler::{Action, Handler, Transport};
+use crate::core::NameState;
+
+/// The longest a UDP answer waits for certificates read from the database.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How often UDP threads look at the stop flag.
 const UDP_WAKE: Duration = Duration::from_millis(200);
@@ -128,7 +132,20 @@ fn serve_udp(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
         };
         let Some(msg) = buf.get(..len) else { continue };
         let action = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            handler.handle(msg, src.ip(), Transport::Udp, &mut out)
+            match handler.handle(msg, src.ip(), Transport::Udp, &mut out) {
+                // This thread may wait: the read runs on the runtime.
+                Action::Resolve(name) => {
+                    let certs = match handler
+                        .publication()
+                        .resolve_blocking(name.as_bytes(), RESOLVE_TIMEOUT)
+                    {
+                        Some(NameState::Certificates(certs)) => Some(certs),
+                        _ => None,
+                    };
+                    handler.handle_resolved(msg, src.ip(), Transport::Udp, &mut out, certs.as_ref())
+                }
+                other => other,
+            }
         }));
         match action {
             Ok(Action::Reply) => {
@@ -136,7 +153,7 @@ fn serve_udp(socket: &UdpSocket, handler: &Handler, stop: &AtomicBool) {
                     debug!(error = %e, %src, "udp send");
                 }
             }
-            Ok(Action::Drop | Action::Transfer(_)) => {}
+            Ok(Action::Drop | Action::Transfer(_) | Action::Resolve(_)) => {}
             Err(_) => warn!(%src, "answering a UDP message panicked; dropped it"),
         }
     }
@@ -220,13 +237,31 @@ async fn serve_connection(
         tokio::time::timeout(idle, rd.read_exact(frame))
             .await
             .map_err(|_| timed_out())??;
-        let action = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut action = std::panic::catch_unwind(AssertUnwindSafe(|| {
             handler.handle(frame, src.ip(), Transport::Tcp, &mut out)
         }));
+        if let Ok(Action::Resolve(name)) = &action {
+            let certs = match handler.publication().resolve(name.as_bytes()).await {
+                Ok(NameState::Certificates(certs)) => Some(certs),
+                Ok(_) => None,
+                Err(e) => {
+                    warn!(error = %e, "reading published certificates failed");
+                    None
+                }
+            };
+            action = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                handler.handle_resolved(frame, src.ip(), Transport::Tcp, &mut out, certs.as_ref())
+            }));
+        }
         match action {
             Ok(Action::Reply) => write_frame(&mut wr, &out, idle).await?,
             Ok(Action::Drop) => {}
+            Ok(Action::Resolve(_)) => {}
             Ok(Action::Transfer(mut transfer)) => {
+                if let Err(e) = transfer.resolve(handler.publication()).await {
+                    warn!(%src, error = %e, "reading the zone's certificates failed; closing the connection");
+                    return Ok(());
+                }
                 while transfer.next_message(&mut out) {
                     write_frame(&mut wr, &out, idle).await?;
                 }

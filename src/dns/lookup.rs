@@ -18,13 +18,17 @@ use super::wire::{
     Builder, CERT_PKIX, Owner, QUESTION_AT, Question, Request, TYPE_ANY, TYPE_CERT, TYPE_SOA,
 };
 use super::zones::Zone;
-use crate::core::NameState;
+use crate::core::{NameState, PublishedCerts};
 
 /// CERT RDATA header: type PKIX, key tag 0, algorithm 0 (PROTOCOLS §1.2).
 const CERT_HEADER: [u8; 5] = [(CERT_PKIX >> 8) as u8, CERT_PKIX as u8, 0, 0, 0];
 
 /// Answers a query for a name in `zone`, whose apex starts at `apex_at` in
 /// the question name; truncates when the answer exceeds `limit` octets.
+/// `resolved` holds the name's certificates when they were read for this
+/// message. False, with nothing written, when the answer needs
+/// certificates that are not in memory.
+#[allow(clippy::too_many_arguments)]
 pub fn answer(
     handler: &Handler,
     zone: &Zone,
@@ -32,13 +36,19 @@ pub fn answer(
     request: &Request<'_>,
     q: &Question<'_>,
     limit: usize,
+    resolved: Option<&PublishedCerts>,
     out: &mut Vec<u8>,
-) {
+) -> bool {
     let name = q.name.key();
     // The apex suffix starts at the first label: the name is the apex.
     let at_apex = apex_at == 0;
     let any = q.qtype == TYPE_ANY;
-    let published = handler.publication().lookup(name);
+    let published = match (handler.publication().lookup(name), resolved) {
+        (NameState::Unresolved(_), Some(certs)) => NameState::Certificates(certs.clone()),
+        // Only CERT answers need the certificates themselves.
+        (NameState::Unresolved(_), None) if any || q.qtype == TYPE_CERT => return false,
+        (other, _) => other,
+    };
     let statics = zone.static_sets(name);
     let serial = handler.serial();
 
@@ -79,7 +89,7 @@ pub fn answer(
             exists,
             handler.edns_udp_size(),
         );
-        return;
+        return true;
     }
     if let Some(e) = request.edns {
         b.opt(handler.edns_udp_size(), e.dnssec_ok);
@@ -95,4 +105,5 @@ pub fn answer(
             true,
         );
     }
+    true
 }

@@ -132,7 +132,7 @@ pub async fn start(directory: Directory, config: &DnsConfig) -> Result<DnsServer
     }
     let organisations = directory.list_organisations().await?;
     let zones = ZoneSet::build(config, &organisations)?;
-    let publication = Publication::start(&directory).await?;
+    let publication = Publication::start(&directory, config.certificate_cache_mb << 20).await?;
     let handler =
         Arc::new(Handler::new(zones, publication, config).with_policies(directory.clone()));
     let limits = listener::TransportLimits {
@@ -208,12 +208,14 @@ pub async fn export_zone(
     let zone = zones
         .get(apex.as_bytes())
         .ok_or_else(|| DnsError::NoSuchZone(name.into()))?;
-    let publication = Publication::load(directory).await?;
+    // Nothing is cached: the export reads every certificate once anyway.
+    let publication = Publication::load(directory, 0).await?;
     let (_, names) = publication.names_within(zone.apex.as_bytes());
     let names: Vec<_> = names
         .into_iter()
         .filter(|(n, _)| zones.most_specific(n).is_some_and(|z| Arc::ptr_eq(z, zone)))
         .collect();
+    let names = publication.resolve_all(names).await?;
     let serial = Handler::new(ZoneSet::default(), publication, config).serial();
     Ok(write_zone(zone, serial, &names, out)?)
 }

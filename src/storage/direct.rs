@@ -35,7 +35,7 @@ const ENTRY_NAMES: &str = "SELECT key, kind, visibility, organisation_id, displa
 /// Every attached certificate with its entry's key, address and visibility,
 /// in certificate id order (the rows of [`Store::scan_published`]).
 const PUBLISHED: &str = "SELECT e.key, e.address, e.visibility, c.binding, c.trust_status, \
-     c.not_before, c.not_after, c.der FROM certificates c JOIN entries e ON e.id = c.entry_id \
+     c.not_before, c.not_after, c.id FROM certificates c JOIN entries e ON e.id = c.entry_id \
      ORDER BY c.id";
 
 impl Store {
@@ -100,7 +100,7 @@ impl Store {
                         trust: parse("trust status", text(row, 4, "trust status")?)?,
                         not_before: time(row, 5, "certificate not_before")?,
                         not_after: time(row, 6, "certificate not_after")?,
-                        der: blob(row, 7, "certificate DER")?.to_vec(),
+                        id: row.get(7)?,
                     };
                     visit(&mut state, published);
                 }
@@ -164,16 +164,6 @@ fn optional_text<'a>(
         other => Err(StorageError::corrupt(
             what,
             format!("{:?} instead of text", other.data_type()),
-        )),
-    }
-}
-
-fn blob<'a>(row: &'a rusqlite::Row<'_>, i: usize, what: &'static str) -> Result<&'a [u8]> {
-    match row.get_ref(i)? {
-        ValueRef::Blob(b) => Ok(b),
-        other => Err(StorageError::corrupt(
-            what,
-            format!("{:?} instead of a blob", other.data_type()),
         )),
     }
 }

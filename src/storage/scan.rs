@@ -40,7 +40,8 @@ pub struct PublishedRow {
     pub trust: TrustStatus,
     pub not_before: chrono::DateTime<chrono::Utc>,
     pub not_after: chrono::DateTime<chrono::Utc>,
-    pub der: Vec<u8>,
+    /// The certificate's row id: [`Store::certificate_ders`] reads its DER.
+    pub id: i64,
 }
 
 impl Store {
@@ -215,6 +216,25 @@ impl Store {
         Ok((assemble_published(rows, &entries)?, next))
     }
 
+    /// The DER of the certificates with these row ids (see
+    /// [`PublishedRow::id`]), in no particular order; ids no longer stored
+    /// (the entry changed since) are left out.
+    pub async fn certificate_ders(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_insert(1)) {
+            out.extend(
+                certificate::Entity::find()
+                    .select_only()
+                    .columns([certificate::Column::Id, certificate::Column::Der])
+                    .filter(certificate::Column::Id.is_in(chunk.iter().copied()))
+                    .into_tuple::<(i64, Vec<u8>)>()
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
     /// The [`PublishedRow`]s of the public entries with `keys` (lower-case
     /// entry keys): what the DNS publication view needs when those entries
     /// changed. Entries that are internal, gone or without certificates
@@ -259,7 +279,6 @@ impl Store {
 type PublishedCertRow = (
     i64,
     i64,
-    Vec<u8>,
     chrono::DateTime<chrono::Utc>,
     chrono::DateTime<chrono::Utc>,
     String,
@@ -273,7 +292,6 @@ fn published_certificates() -> sea_orm::Select<certificate::Entity> {
     certificate::Entity::find().select_only().columns([
         certificate::Column::Id,
         certificate::Column::EntryId,
-        certificate::Column::Der,
         certificate::Column::NotBefore,
         certificate::Column::NotAfter,
         certificate::Column::Binding,
@@ -303,22 +321,20 @@ fn assemble_published(
     entries: &HashMap<i64, (String, DirectoryAddress, Visibility)>,
 ) -> Result<Vec<PublishedRow>> {
     rows.into_iter()
-        .map(
-            |(_, entry_id, der, not_before, not_after, binding, trust)| {
-                let (key, address, visibility) = entries.get(&entry_id).ok_or_else(|| {
-                    StorageError::corrupt("certificates", format!("entry {entry_id} missing"))
-                })?;
-                Ok(PublishedRow {
-                    key: key.clone(),
-                    address: address.clone(),
-                    visibility: *visibility,
-                    binding: parse("certificate binding", &binding)?,
-                    trust: parse("trust status", &trust)?,
-                    not_before,
-                    not_after,
-                    der,
-                })
-            },
-        )
+        .map(|(id, entry_id, not_before, not_after, binding, trust)| {
+            let (key, address, visibility) = entries.get(&entry_id).ok_or_else(|| {
+                StorageError::corrupt("certificates", format!("entry {entry_id} missing"))
+            })?;
+            Ok(PublishedRow {
+                key: key.clone(),
+                address: address.clone(),
+                visibility: *visibility,
+                binding: parse("certificate binding", &binding)?,
+                trust: parse("trust status", &trust)?,
+                not_before,
+                not_after,
+                id,
+            })
+        })
         .collect()
 }

@@ -262,11 +262,14 @@ async fn fresh_view_matches_live(node: &TestNode) {
     published(node).await;
     let dns = node.node.as_ref().unwrap().dns.as_ref().unwrap();
     let apex = ccdir::core::NameKey::parse_dotted(ZONE).unwrap();
-    let (_, live) = dns.handler().publication().names_within(apex.as_bytes());
-    let fresh = ccdir::core::Publication::load(node.directory())
+    let live = dns.handler().publication();
+    let (_, listed) = live.names_within(apex.as_bytes());
+    let live = live.resolve_all(listed).await.unwrap();
+    let fresh = ccdir::core::Publication::load(node.directory(), 0)
         .await
         .unwrap();
-    let (_, loaded) = fresh.names_within(apex.as_bytes());
+    let (_, listed) = fresh.names_within(apex.as_bytes());
+    let loaded = fresh.resolve_all(listed).await.unwrap();
     assert!(!live.is_empty());
     assert_eq!(loaded, live);
 }
