@@ -56,6 +56,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use foldhash::{HashMap, HashSet};
+use sha2::Digest as _;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
@@ -229,10 +230,13 @@ pub enum NameState {
 /// The DER certificates published at one name; cheap to clone.
 pub type PublishedCerts = Arc<[Arc<[u8]>]>;
 
-/// One published certificate: the row id its DER is read by.
+/// One published certificate: the row id its DER is read by, and the
+/// first eight bytes of its fingerprint, which tell a certificate rewritten
+/// under a new id (an entry saved again) from a different one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CertRef {
     id: i64,
+    digest: u64,
 }
 
 /// The certificates published at one name, sorted; cheap to clone.
@@ -373,7 +377,12 @@ impl Publication {
         for (i, (owner, der)) in certificates.into_iter().enumerate() {
             let key: Arc<str> = format!("fixed-{i}").into();
             let id = i as i64;
-            let cert = CertRef { id };
+            let digest = u64::from_be_bytes(
+                sha2::Sha256::digest(&der)[..8]
+                    .try_into()
+                    .unwrap_or_default(),
+            );
+            let cert = CertRef { id, digest };
             ders.insert(id, der.into());
             state.replace_entry(
                 key,
@@ -718,7 +727,10 @@ impl State {
         let mut out = Vec::new();
         let cert = PublishedCert::new(
             row.binding,
-            CertRef { id: row.id },
+            CertRef {
+                id: row.id,
+                digest: row.fingerprint_prefix,
+            },
             row.trust,
             (row.not_before, row.not_after),
             now,
@@ -798,7 +810,26 @@ impl State {
     /// Replaces what entry `key` publishes. Returns whether anything changed.
     fn replace_entry(&mut self, key: Arc<str>, new: Vec<Contribution>) -> bool {
         let old = self.by_entry.remove(&key).unwrap_or_default();
-        if old == new {
+        let same = |a: &Contribution, b: &Contribution| {
+            a.owner == b.owner && a.cert.digest == b.cert.digest && a.not_after == b.not_after
+        };
+        if old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| same(a, b)) {
+            // The same certificates, perhaps under new row ids (the entry
+            // was saved again): nothing published changes, and cached DER
+            // stays valid, but later reads must use the new ids.
+            for (a, b) in old.iter().zip(&new) {
+                if a.cert == b.cert {
+                    continue;
+                }
+                if let Some(owner) = self.owners.get_mut(&a.owner) {
+                    for (k, c) in owner.from.iter_mut() {
+                        if *k == key && *c == a.cert {
+                            *c = b.cert;
+                        }
+                    }
+                    owner.refs = refs_of(&owner.from);
+                }
+            }
             if !new.is_empty() {
                 self.by_entry.insert(key, new);
             }
@@ -903,7 +934,10 @@ fn contribute_row<K: std::hash::Hash + Eq>(
 ) {
     let cert = PublishedCert::new(
         row.binding,
-        CertRef { id: row.id },
+        CertRef {
+            id: row.id,
+            digest: row.fingerprint_prefix,
+        },
         row.trust,
         (row.not_before, row.not_after),
         now,
@@ -1027,6 +1061,7 @@ mod tests {
             owner: key(owner),
             cert: CertRef {
                 id: i64::from(der[0]),
+                digest: u64::from(der[0]),
             },
             not_after: DateTime::<Utc>::MAX_UTC,
         }
@@ -1062,6 +1097,7 @@ mod tests {
             not_before: DateTime::<Utc>::MIN_UTC,
             not_after: DateTime::<Utc>::MAX_UTC,
             id,
+            fingerprint_prefix: id as u64,
         }
     }
 
@@ -1155,5 +1191,38 @@ mod tests {
         );
         assert!(!held(&s, "n0.x.org"));
         assert_eq!(s.cached, 2 * (100 + 32 + 64));
+    }
+
+    #[test]
+    fn an_entry_saved_again_keeps_what_it_publishes_under_new_ids() {
+        let mut s = State::default();
+        let first = contribution("a.x.org", b"1");
+        assert!(s.replace_entry("a@x.org".into(), vec![first.clone()]));
+        let refs = s.owners[key("a.x.org").as_bytes()].refs.clone();
+        s.remember(
+            key("a.x.org").as_bytes(),
+            &refs,
+            vec![Arc::from(&b"1"[..])].into(),
+        );
+        let moved = Contribution {
+            cert: CertRef {
+                id: 77,
+                ..first.cert
+            },
+            ..first
+        };
+        assert!(
+            !s.replace_entry("a@x.org".into(), vec![moved]),
+            "nothing published changed"
+        );
+        let owner = &s.owners[key("a.x.org").as_bytes()];
+        assert_eq!(
+            owner.refs.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![77]
+        );
+        assert!(
+            owner.der.is_some(),
+            "the cached DER is still the certificate's"
+        );
     }
 }

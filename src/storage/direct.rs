@@ -22,6 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use sea_orm::DbErr;
 
 use super::convert::parse;
+use super::scan::fingerprint_prefix;
 use super::{DbError, MAX_PAGE, PublishedRow, SQLITE_BUSY_TIMEOUT, StorageError, Store};
 use crate::domain::{EntryNames, OrgId};
 
@@ -35,7 +36,7 @@ const ENTRY_NAMES: &str = "SELECT key, kind, visibility, organisation_id, displa
 /// Every attached certificate with its entry's key, address and visibility,
 /// in certificate id order (the rows of [`Store::scan_published`]).
 const PUBLISHED: &str = "SELECT e.key, e.address, e.visibility, c.binding, c.trust_status, \
-     c.not_before, c.not_after, c.id FROM certificates c JOIN entries e ON e.id = c.entry_id \
+     c.not_before, c.not_after, c.id, c.fingerprint FROM certificates c JOIN entries e ON e.id = c.entry_id \
      ORDER BY c.id";
 
 impl Store {
@@ -101,6 +102,11 @@ impl Store {
                         not_before: time(row, 5, "certificate not_before")?,
                         not_after: time(row, 6, "certificate not_after")?,
                         id: row.get(7)?,
+                        fingerprint_prefix: fingerprint_prefix(text(
+                            row,
+                            8,
+                            "certificate fingerprint",
+                        )?)?,
                     };
                     visit(&mut state, published);
                 }

@@ -42,6 +42,8 @@ pub struct PublishedRow {
     pub not_after: chrono::DateTime<chrono::Utc>,
     /// The certificate's row id: [`Store::certificate_ders`] reads its DER.
     pub id: i64,
+    /// The first eight bytes of its SHA-256 fingerprint (big-endian).
+    pub fingerprint_prefix: u64,
 }
 
 impl Store {
@@ -279,6 +281,7 @@ impl Store {
 type PublishedCertRow = (
     i64,
     i64,
+    String,
     chrono::DateTime<chrono::Utc>,
     chrono::DateTime<chrono::Utc>,
     String,
@@ -292,6 +295,7 @@ fn published_certificates() -> sea_orm::Select<certificate::Entity> {
     certificate::Entity::find().select_only().columns([
         certificate::Column::Id,
         certificate::Column::EntryId,
+        certificate::Column::Fingerprint,
         certificate::Column::NotBefore,
         certificate::Column::NotAfter,
         certificate::Column::Binding,
@@ -316,25 +320,35 @@ fn published_entry(
     Ok((id, (key, address, parse("entry visibility", &visibility)?)))
 }
 
+/// The first eight bytes of a stored fingerprint (64 hex digits).
+pub(super) fn fingerprint_prefix(hex: &str) -> Result<u64> {
+    hex.get(..16)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .ok_or_else(|| StorageError::corrupt("certificate fingerprint", format!("{hex:?}")))
+}
+
 fn assemble_published(
     rows: Vec<PublishedCertRow>,
     entries: &HashMap<i64, (String, DirectoryAddress, Visibility)>,
 ) -> Result<Vec<PublishedRow>> {
     rows.into_iter()
-        .map(|(id, entry_id, not_before, not_after, binding, trust)| {
-            let (key, address, visibility) = entries.get(&entry_id).ok_or_else(|| {
-                StorageError::corrupt("certificates", format!("entry {entry_id} missing"))
-            })?;
-            Ok(PublishedRow {
-                key: key.clone(),
-                address: address.clone(),
-                visibility: *visibility,
-                binding: parse("certificate binding", &binding)?,
-                trust: parse("trust status", &trust)?,
-                not_before,
-                not_after,
-                id,
-            })
-        })
+        .map(
+            |(id, entry_id, fingerprint, not_before, not_after, binding, trust)| {
+                let (key, address, visibility) = entries.get(&entry_id).ok_or_else(|| {
+                    StorageError::corrupt("certificates", format!("entry {entry_id} missing"))
+                })?;
+                Ok(PublishedRow {
+                    key: key.clone(),
+                    address: address.clone(),
+                    visibility: *visibility,
+                    binding: parse("certificate binding", &binding)?,
+                    trust: parse("trust status", &trust)?,
+                    not_before,
+                    not_after,
+                    id,
+                    fingerprint_prefix: fingerprint_prefix(&fingerprint)?,
+                })
+            },
+        )
         .collect()
 }

@@ -962,6 +962,8 @@ async fn scans_visit_everything_exactly_once(store: Store) {
             (row.not_before, row.not_after),
             (c.certificate.not_before, c.certificate.not_after)
         );
+        let prefix: [u8; 8] = c.certificate.fingerprint.0[..8].try_into().unwrap();
+        assert_eq!(row.fingerprint_prefix, u64::from_be_bytes(prefix));
     }
 
     // The DER behind each row id, for DNS answers; ids no longer stored
