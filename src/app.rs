@@ -444,7 +444,7 @@ pub async fn start_with(
     } else {
         None
     };
-    directory.warm_entry_cache();
+    directory.warm_up();
     Ok(RunningNode {
         directory,
         api_addr: api.local_addr,

@@ -211,6 +211,9 @@ struct Inner {
     /// Why the node is not ready yet ([`Directory::not_ready`]), by hold.
     starting: std::sync::Mutex<Vec<(u64, &'static str)>>,
     next_hold: std::sync::atomic::AtomicU64,
+    /// Set by [`Directory::warm_up`]: a serving process wants the LDAP
+    /// attribute view, which the catch-up then builds.
+    attributes_wanted: std::sync::atomic::AtomicBool,
 }
 
 impl Directory {
@@ -266,6 +269,7 @@ impl Directory {
             cache: cache::EntryCache::new(cache_bytes),
             starting: std::sync::Mutex::new(Vec::new()),
             next_hold: std::sync::atomic::AtomicU64::new(0),
+            attributes_wanted: std::sync::atomic::AtomicBool::new(false),
         });
         let directory = Directory { inner };
         directory.reload_trust_store().await?;

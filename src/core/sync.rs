@@ -25,11 +25,17 @@ pub(super) fn spawn(directory: &Directory) {
 }
 
 impl Directory {
-    /// Starts filling the entry cache in the background (see
-    /// [`warm_cache`]). A server calls it once its listeners are up, so
-    /// that the warm-up's reads do not compete with building the front
-    /// ends' views at start; commands that only read a little never do.
-    pub fn warm_entry_cache(&self) {
+    /// Builds, in the background, what a serving process keeps in memory
+    /// besides what its front ends wait for at start: the LDAP attribute
+    /// view (until it is built, LDAP filters are answered from the search
+    /// index) and the entry cache (see [`warm_cache`]). A server calls it
+    /// once its listeners are up, so that neither competes with building
+    /// the front ends' views; commands that only read a little never do.
+    pub fn warm_up(&self) {
+        self.inner
+            .attributes_wanted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner.wake_sync.notify_one();
         if self.inner.cache.has_room() {
             tokio::spawn(warm_cache(std::sync::Arc::downgrade(&self.inner)));
         }
@@ -107,10 +113,15 @@ impl Directory {
     pub async fn catch_up(&self) -> Result<ChangeSeq> {
         let _writing = self.inner.index_writing.lock().await;
         let mut from = self.index()?.applied_seq();
-        // Not while the node starts: building it would compete with the
-        // views the front ends wait for, and until it is built the LDAP
-        // plan asks the index instead.
-        if !self.inner.attributes.is_built() && self.starting_reason().is_none() {
+        // Only once a server asks for it (after its front ends are up:
+        // building it would compete with the views they wait for); until
+        // then the LDAP plan asks the index instead.
+        if !self.inner.attributes.is_built()
+            && self
+                .inner
+                .attributes_wanted
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             // Under the lock: rows the scan reads are at least as new as
             // `from`, and the rounds below re-apply everything after it.
             self.build_attributes().await?;
