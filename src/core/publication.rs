@@ -29,13 +29,19 @@
 //!
 //! # Memory
 //!
-//! The view holds names and certificate references (row id and
-//! fingerprint), not the certificates: the DER of a name is read from the
-//! database the first time the name is asked for ([`Publication::resolve`])
-//! and kept in a bounded cache of names (about `cache_bytes` of DER; second
-//! chance eviction), so a node of a million entries neither reads every
-//! certificate at start nor holds them all. A transfer or zone export reads
-//! what it needs without filling the cache ([`Publication::resolve_all`]).
+//! The view is kept by entry, not by name: each public entry that publishes
+//! something holds its key and its certificate references (row id and
+//! fingerprint prefix), and a name asked for is worked out from the
+//! question by each way of reading it as an address ([`State`]). So the
+//! several names of an entry (both forms of a dotted local part, and the
+//! empty non-terminals above them) are never stored, and a node of a
+//! million entries holds about 200 MB for the view, not a gigabyte. The
+//! DER of a name is read from the database the first time the name is
+//! asked for ([`Publication::resolve`]) and kept in a bounded cache of
+//! names (about `cache_bytes` of DER; second chance eviction), so a node
+//! neither reads every certificate at start nor holds them all. A transfer
+//! or zone export reads what it needs without filling the cache
+//! ([`Publication::resolve_all`]).
 //!
 //! # Keeping up
 //!
@@ -54,14 +60,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
+use std::hash::BuildHasher as _;
+
 use chrono::{DateTime, Utc};
 use foldhash::{HashMap, HashSet};
 use sha2::Digest as _;
+use smallvec::SmallVec;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::{Directory, Result};
-use crate::domain::{Binding, ChangeKind, ChangeSeq, DirectoryAddress, TrustStatus, Visibility};
+use crate::domain::{Binding, ChangeKind, ChangeSeq, TrustStatus, Visibility};
 use crate::storage::PublishedRow;
 
 /// Changes read per round.
@@ -80,18 +89,7 @@ impl NameKey {
     /// Builds a key from labels, lower-casing them. `None` when a label is
     /// empty or longer than 63 octets, or the name is too long.
     pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Option<NameKey> {
-        let mut out = Vec::with_capacity(64);
-        for label in labels {
-            if label.is_empty() || label.len() > 63 {
-                return None;
-            }
-            out.push(label.len() as u8);
-            out.extend(label.iter().map(u8::to_ascii_lowercase));
-            if out.len() > 254 {
-                return None;
-            }
-        }
-        Some(NameKey(out.into_boxed_slice()))
+        encode(labels).map(|key| NameKey(key.as_slice().into()))
     }
 
     /// Parses a dotted name without escapes (`ns1.example.org`, a trailing
@@ -250,22 +248,34 @@ pub enum Published {
     Unresolved(CertRefs),
 }
 
-/// One certificate an entry puts at one name.
-#[derive(Debug, Clone, PartialEq)]
-struct Contribution {
-    owner: NameKey,
+/// One published certificate as the view keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
     cert: CertRef,
-    not_after: DateTime<Utc>,
+    /// The end of its validity, in seconds since the epoch: it is dropped
+    /// once that has passed.
+    not_after: i64,
 }
 
-#[derive(Default)]
-struct Owner {
-    /// (entry key, certificate) pairs that put something here.
-    from: Vec<(Arc<str>, CertRef)>,
-    /// What is served: `from`'s certificates, sorted, without duplicates.
+impl Held {
+    /// The same certificate published until the same moment, perhaps
+    /// under another row id (its entry was saved again).
+    fn same(&self, other: &Held) -> bool {
+        self.cert.digest == other.cert.digest && self.not_after == other.not_after
+    }
+}
+
+/// What one entry publishes of one binding; nearly always one certificate.
+type Held1 = SmallVec<[Held; 1]>;
+
+/// The domain-bound certificates at one name, each with its entry's key.
+type DomainHeld = SmallVec<[(Arc<str>, Held); 1]>;
+
+/// A name's DER in the cache.
+struct Cached {
+    /// What the name published when its DER was read.
     refs: CertRefs,
-    /// Their DER, in the same order, when the cache holds it.
-    der: Option<PublishedCerts>,
+    der: PublishedCerts,
     /// Asked for since the eviction hand last passed.
     used: AtomicBool,
 }
@@ -278,29 +288,142 @@ fn served(mut certs: Vec<Arc<[u8]>>) -> PublishedCerts {
     certs.into()
 }
 
-/// The certificates an owner's contributors put there, sorted, each once.
-fn refs_of(from: &[(Arc<str>, CertRef)]) -> CertRefs {
-    let mut refs: Vec<CertRef> = from.iter().map(|(_, c)| *c).collect();
-    refs.sort();
-    refs.dedup();
-    refs.into()
-}
-
 /// Bytes the cache charges for a name's DER.
 fn charge(certs: &PublishedCerts) -> usize {
     certs.iter().map(|d| d.len() + 32).sum::<usize>() + 64
 }
 
+/// An entry key's local part (none for a domain entry) and domain.
+fn split_key(key: &str) -> (Option<&str>, &str) {
+    match key.rfind('@') {
+        Some(at) => (Some(&key[..at]), &key[at + 1..]),
+        None => (None, key),
+    }
+}
+
+/// A name in key form, on the stack for the names of addresses.
+type KeyBytes = SmallVec<[u8; 96]>;
+
+/// `labels` in key form (see [`NameKey`]); `None` when a label is empty or
+/// longer than 63 octets, or the name is too long.
+fn encode<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Option<KeyBytes> {
+    let mut out = KeyBytes::new();
+    for label in labels {
+        if label.is_empty() || label.len() > 63 {
+            return None;
+        }
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+        if out.len() > 254 {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// [`encode`], unless the name cannot be published: a label is exactly
+/// `*` (it would read as a wildcard on every secondary).
+fn publishable<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Option<KeyBytes> {
+    let key = encode(labels)?;
+    let wildcard = LabelIter(&key).any(|l| l == b"*");
+    (!wildcard).then_some(key)
+}
+
+/// The name a domain-bound certificate of an entry in `domain` is published at.
+fn domain_name(domain: &str) -> Option<NameKey> {
+    publishable(domain.split('.').map(str::as_bytes)).map(|k| NameKey(k.as_slice().into()))
+}
+
+/// The names an address-bound certificate of `local@domain` is published
+/// at (key form): every dot of the local part a label boundary, and, when
+/// it holds dots, the local part as one label (module documentation).
+/// Worked out without allocating: the view derives them for every entry
+/// it loads and every name it is asked for.
+struct AddressNames {
+    /// `john.doe.x.org` for `john.doe@x.org`.
+    dotted: Option<KeyBytes>,
+    /// `john\.doe.x.org`, only when the local part holds dots.
+    single: Option<KeyBytes>,
+    /// How many labels the local part gives the dotted name.
+    local_labels: usize,
+}
+
+impl AddressNames {
+    fn of(local: &str, domain: &str) -> AddressNames {
+        let domain_labels = || domain.split('.').map(str::as_bytes);
+        let dotted = publishable(local.split('.').map(str::as_bytes).chain(domain_labels()));
+        let single = if local.contains('.') {
+            publishable(std::iter::once(local.as_bytes()).chain(domain_labels()))
+        } else {
+            None
+        };
+        AddressNames {
+            dotted,
+            single,
+            local_labels: local.split('.').count(),
+        }
+    }
+
+    /// The names, in key form.
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.dotted.iter().chain(&self.single).map(|k| k.as_slice())
+    }
+
+    /// The domain in key form, when some name is published.
+    fn domain(&self) -> Option<&[u8]> {
+        let dotted = self.dotted.as_ref().map(|k| (k, self.local_labels));
+        let single = self.single.as_ref().map(|k| (k, 1));
+        let (name, skip) = dotted.or(single)?;
+        suffixes(name).nth(skip)
+    }
+
+    /// The proper ancestors of the dotted name that lie within the local
+    /// part (`doe.x.org` for `john.doe@x.org`): names that exist only
+    /// because of this entry's local part.
+    fn local_ancestors(&self) -> impl Iterator<Item = &[u8]> {
+        self.dotted
+            .iter()
+            .flat_map(|n| suffixes(n).skip(1))
+            .take(self.local_labels.saturating_sub(1))
+    }
+}
+
+/// Entries per key, names by what lies below them, and the cache of DER.
+///
+/// The view is kept by entry rather than by owner name: an owner name is
+/// worked out from the question (each way of splitting it into local part
+/// and domain, see [`State::refs_at`]), so the names themselves, several
+/// per entry, are never stored. Whether a name has something below it (an
+/// empty non-terminal) is counted per domain for the names the domains
+/// account for, and by a 64-bit keyed hash for the ancestors that lie
+/// within local parts (`doe.x.org` for `john.doe@x.org`), which are nearly
+/// one per entry: a collision could only make a name that holds nothing
+/// answer NODATA instead of NXDOMAIN, with odds of about n / 2^64.
 struct State {
     version: u64,
     applied: ChangeSeq,
-    owners: HashMap<NameKey, Owner>,
-    /// Proper ancestors of owner names, with how many owners lie below.
-    ancestors: HashMap<Box<[u8]>, u32>,
-    by_entry: HashMap<Arc<str>, Vec<Contribution>>,
-    /// When published certificates expire (stale items are harmless).
-    expiries: BinaryHeap<Reverse<(DateTime<Utc>, Arc<str>)>>,
-    /// Bytes of DER the names' caches hold, and the most they may.
+    /// Address-bound certificates published now, by entry key; only
+    /// entries that publish some.
+    mailboxes: HashMap<Arc<str>, Held1>,
+    /// Domain-bound certificates published now at each name, with the key
+    /// of the entry that holds each.
+    domains: HashMap<NameKey, DomainHeld>,
+    /// How many entries of `mailboxes` each domain holds.
+    mailboxes_at: HashMap<NameKey, u32>,
+    /// For a name, how many domains with something published below them
+    /// account for it: a domain in `mailboxes_at` for itself and its
+    /// ancestors, a name in `domains` for its proper ancestors.
+    below: HashMap<NameKey, u32>,
+    /// Ancestors within local parts (see [`AddressNames::local_ancestors`])
+    /// by keyed hash, with how many entries give each.
+    local_below: HashMap<u64, u32>,
+    /// Keys the hashes of `local_below`, per process.
+    seed: foldhash::quality::RandomState,
+    /// When published certificates expire (stale items are harmless; the
+    /// heap is rebuilt when they outnumber the live ones).
+    expiries: BinaryHeap<Reverse<(i64, Arc<str>)>>,
+    /// DER of names asked for, within `budget` bytes (`cached` now).
+    cache: HashMap<NameKey, Cached>,
     cached: usize,
     budget: usize,
     /// Names whose DER is cached, oldest first (stale names are skipped).
@@ -312,10 +435,14 @@ impl Default for State {
         State {
             version: 0,
             applied: ChangeSeq::default(),
-            owners: HashMap::default(),
-            ancestors: HashMap::default(),
-            by_entry: HashMap::default(),
+            mailboxes: HashMap::default(),
+            domains: HashMap::default(),
+            mailboxes_at: HashMap::default(),
+            below: HashMap::default(),
+            local_below: HashMap::default(),
+            seed: foldhash::quality::RandomState::default(),
             expiries: BinaryHeap::new(),
+            cache: HashMap::default(),
             cached: 0,
             budget: usize::MAX,
             hand: VecDeque::new(),
@@ -375,30 +502,22 @@ impl Publication {
         let mut state = State::default();
         let mut ders: HashMap<i64, Arc<[u8]>> = HashMap::default();
         for (i, (owner, der)) in certificates.into_iter().enumerate() {
-            let key: Arc<str> = format!("fixed-{i}").into();
             let id = i as i64;
             let digest = u64::from_be_bytes(
                 sha2::Sha256::digest(&der)[..8]
                     .try_into()
                     .unwrap_or_default(),
             );
-            let cert = CertRef { id, digest };
             ders.insert(id, der.into());
-            state.replace_entry(
-                key,
-                vec![Contribution {
-                    owner,
-                    cert,
-                    not_after: DateTime::<Utc>::MAX_UTC,
-                }],
-            );
+            let held = Held {
+                cert: CertRef { id, digest },
+                not_after: i64::MAX,
+            };
+            state.attach_domain_bound(owner, format!("fixed-{i}").into(), held);
         }
-        let names: Vec<(NameKey, CertRefs)> = state
-            .owners
-            .iter()
-            .map(|(name, owner)| (name.clone(), owner.refs.clone()))
-            .collect();
-        for (name, refs) in names {
+        let names: Vec<NameKey> = state.domains.keys().cloned().collect();
+        for name in names {
+            let refs: CertRefs = state.refs_at(name.as_bytes()).into();
             let certs = served(refs.iter().map(|r| ders[&r.id].clone()).collect());
             state.remember(name.as_bytes(), &refs, certs);
         }
@@ -414,21 +533,20 @@ impl Publication {
     }
 
     /// What is at `name` (key form, see [`NameKey`]). The hot path of a DNS
-    /// answer: one read lock and one hash lookup.
+    /// answer: one read lock and, for a name whose DER is cached, one hash
+    /// lookup; otherwise one per way of splitting the name into an address.
     pub fn lookup(&self, name: &[u8]) -> NameState {
         let state = self.read();
-        if let Some(owner) = state.owners.get(name) {
-            return match &owner.der {
-                Some(certs) => {
-                    if !owner.used.load(Ordering::Relaxed) {
-                        owner.used.store(true, Ordering::Relaxed);
-                    }
-                    NameState::Certificates(certs.clone())
-                }
-                None => NameState::Unresolved(owner.refs.clone()),
-            };
+        if let Some(cached) = state.cache.get(name) {
+            if !cached.used.load(Ordering::Relaxed) {
+                cached.used.store(true, Ordering::Relaxed);
+            }
+            return NameState::Certificates(cached.der.clone());
         }
-        if state.ancestors.contains_key(name) {
+        let refs = state.refs_at(name);
+        if !refs.is_empty() {
+            NameState::Unresolved(refs.into())
+        } else if state.has_below(name) {
             NameState::Ancestor
         } else {
             NameState::Absent
@@ -479,24 +597,46 @@ impl Publication {
     }
 
     /// Every name at or below `apex` with its certificates, sorted by name:
-    /// a consistent snapshot, with the version it was taken at.
+    /// a consistent snapshot, with the version it was taken at. Works every
+    /// name out from its entries: a walk of the whole view.
     pub fn names_within(&self, apex: &[u8]) -> (u64, Vec<(NameKey, Published)>) {
         let state = self.read();
-        let mut names: Vec<(NameKey, Published)> = state
-            .owners
-            .iter()
-            .filter(|(name, _)| name.is_within(apex))
-            .map(|(name, owner)| {
-                let published = match &owner.der {
-                    Some(certs) => Published::Certificates(certs.clone()),
-                    None => Published::Unresolved(owner.refs.clone()),
+        let mut refs: HashMap<NameKey, Vec<CertRef>> = HashMap::default();
+        for (key, held) in &state.mailboxes {
+            let (Some(local), domain) = split_key(key) else {
+                continue;
+            };
+            for name in AddressNames::of(local, domain).iter() {
+                if suffixes(name).any(|s| s == apex) {
+                    let at = refs.entry(NameKey(name.into())).or_default();
+                    at.extend(held.iter().map(|h| h.cert));
+                }
+            }
+        }
+        for (name, held) in &state.domains {
+            if name.is_within(apex) {
+                let at = refs.entry(name.clone()).or_default();
+                at.extend(held.iter().map(|(_, h)| h.cert));
+            }
+        }
+        let mut names: Vec<(NameKey, Published)> = refs
+            .into_iter()
+            .map(|(name, mut refs)| {
+                refs.sort_unstable();
+                refs.dedup();
+                let published = match state.cache.get(name.as_bytes()) {
+                    Some(cached) if *cached.refs == *refs => {
+                        Published::Certificates(cached.der.clone())
+                    }
+                    _ => Published::Unresolved(refs.into()),
                 };
-                (name.clone(), published)
+                (name, published)
             })
             .collect();
+        let version = state.version;
         drop(state);
         names.sort_by(|a, b| a.0.cmp(&b.0));
-        (self.version(), names)
+        (version, names)
     }
 
     /// The certificates of `names` (from [`Publication::names_within`]),
@@ -610,19 +750,22 @@ impl Publication {
         let now = directory.now();
         // Only the published columns of attached certificates, straight
         // into a fresh state on the scan's thread.
+        let started = std::time::Instant::now();
         let budget = self.read().budget;
         let fresh = State {
             budget,
             ..State::default()
         };
-        let (mut fresh, expiries) = store
-            .fold_published((fresh, Vec::new()), move |(state, expiries), row| {
-                if row.visibility == Visibility::Public {
-                    state.load_row(&row, now, expiries);
-                }
-            })
+        let mut fresh = store
+            .fold_published(fresh, move |state, row| state.load_row(&row, now))
             .await?;
-        fresh.expiries = BinaryHeap::from(expiries);
+        fresh.finish_load();
+        debug!(
+            entries = fresh.mailboxes.len(),
+            domains = fresh.domains.len(),
+            elapsed = ?started.elapsed(),
+            "publication view loaded"
+        );
         let mut state = self.write();
         *state = fresh;
         state.applied = head;
@@ -653,21 +796,24 @@ impl Publication {
                 .into_iter()
                 .collect();
             // Only the published columns: entries that are gone, internal
-            // or without certificates contribute nothing.
+            // or without certificates publish nothing.
             let rows = store.published_of(&keys).await?;
             let now = directory.now();
-            let mut by_key: HashMap<&str, (Names, Vec<Contribution>)> = HashMap::default();
+            let mut by_key: HashMap<&str, (Held1, Held1)> = HashMap::default();
             for row in &rows {
-                contribute_row(&mut by_key, row.key.as_str(), row, now);
+                if let Some((binding, held)) = published(row, now) {
+                    let (address, domain) = by_key.entry(row.key.as_str()).or_default();
+                    match binding {
+                        Binding::Address => address.push(held),
+                        Binding::Domain => domain.push(held),
+                    }
+                }
             }
             let mut state = self.write();
             let mut changed = false;
             for key in &keys {
-                let contributions = by_key
-                    .remove(key.as_str())
-                    .map(|(_, c)| c)
-                    .unwrap_or_default();
-                changed |= state.replace_entry(key.as_str().into(), contributions);
+                let (address, domain) = by_key.remove(key.as_str()).unwrap_or_default();
+                changed |= state.replace_entry(key, address, domain);
             }
             state.applied = last;
             from = last;
@@ -686,25 +832,7 @@ impl Publication {
     /// Drops certificates whose validity ended before `now`.
     fn expire(&self, now: DateTime<Utc>) {
         let mut state = self.write();
-        let mut changed = false;
-        while let Some(Reverse((at, _))) = state.expiries.peek() {
-            if *at >= now {
-                break;
-            }
-            let Some(Reverse((_, key))) = state.expiries.pop() else {
-                break;
-            };
-            let Some(current) = state.by_entry.get(&key) else {
-                continue;
-            };
-            let kept: Vec<Contribution> = current
-                .iter()
-                .filter(|c| c.not_after >= now)
-                .cloned()
-                .collect();
-            changed |= state.replace_entry(key, kept);
-        }
-        if changed {
+        if state.expire(now.timestamp()) {
             state.version += 1;
             let version = state.version;
             drop(state);
@@ -713,79 +841,329 @@ impl Publication {
     }
 }
 
+/// What the certificate of `row` publishes at `now`, if anything: its
+/// entry must be public, and the certificate trusted (its stored verdict)
+/// and within its validity. Re-judging at `now` (`TrustVerdict::at`) only
+/// ever demotes a trusted certificate outside its validity, which this checks.
+fn published(row: &PublishedRow, now: DateTime<Utc>) -> Option<(Binding, Held)> {
+    let trusted = row.visibility == Visibility::Public
+        && row.trust == TrustStatus::Trusted
+        && row.not_before <= now
+        && now <= row.not_after;
+    trusted.then(|| {
+        let cert = CertRef {
+            id: row.id,
+            digest: row.fingerprint_prefix,
+        };
+        let not_after = row.not_after.timestamp();
+        (row.binding, Held { cert, not_after })
+    })
+}
+
 impl State {
+    /// The certificates published at `name`, sorted, each once: those of
+    /// the entries whose address gives the name (each way of reading it
+    /// as `local@domain` that the naming rules allow) and the domain-bound
+    /// ones at it.
+    fn refs_at(&self, name: &[u8]) -> Vec<CertRef> {
+        let mut out = Vec::new();
+        let labels: SmallVec<[&[u8]; 8]> = LabelIter(name).collect();
+        if labels.is_empty() || labels.iter().any(|l| *l == b"*") {
+            return out;
+        }
+        if let Some(held) = self.domains.get(name) {
+            out.extend(held.iter().map(|(_, h)| h.cert));
+        }
+        // Domains have no dots in their labels; only the single-label form
+        // of a local part has, and then it is the whole local part.
+        if labels.len() >= 2 && !labels[1..].iter().any(|l| l.contains(&b'.')) {
+            // The name as dotted text: `a.b.x.org`; each split into an
+            // address turns one dot into `@`.
+            let mut text = SmallVec::<[u8; 256]>::new();
+            let mut dots = SmallVec::<[usize; 8]>::new();
+            for (i, label) in labels.iter().enumerate() {
+                if i > 0 {
+                    dots.push(text.len());
+                    text.push(b'.');
+                }
+                text.extend_from_slice(label);
+            }
+            let splits = if labels[0].contains(&b'.') {
+                &dots[..1]
+            } else {
+                &dots[..]
+            };
+            for &at in splits {
+                text[at] = b'@';
+                if let Ok(key) = std::str::from_utf8(&text)
+                    && let Some(held) = self.mailboxes.get(key)
+                {
+                    out.extend(held.iter().map(|h| h.cert));
+                }
+                text[at] = b'.';
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether something is published strictly below `name`.
+    fn has_below(&self, name: &[u8]) -> bool {
+        self.below.contains_key(name) || self.local_below.contains_key(&self.hash(name))
+    }
+
+    fn hash(&self, name: &[u8]) -> u64 {
+        self.seed.hash_one(name)
+    }
+
+    /// What entry `key` publishes now: address-bound, domain-bound.
+    fn held_by(&self, key: &str) -> (Held1, Held1) {
+        let address = self.mailboxes.get(key).cloned().unwrap_or_default();
+        let domain = domain_name(split_key(key).1)
+            .and_then(|d| self.domains.get(&d))
+            .map(|held| {
+                held.iter()
+                    .filter(|(k, _)| **k == *key)
+                    .map(|(_, h)| *h)
+                    .collect()
+            })
+            .unwrap_or_default();
+        (address, domain)
+    }
+
+    /// Counts (`delta` 1) or uncounts (-1) a mailbox entry that starts or
+    /// stops publishing: its domain and the ancestors within its local part.
+    fn count_mailbox(&mut self, names: &AddressNames, delta: i32) {
+        let Some(domain) = names.domain() else { return };
+        if bump_name(&mut self.mailboxes_at, domain, delta) {
+            // The domain itself and its ancestors have a name below them.
+            for s in suffixes(domain) {
+                bump_name(&mut self.below, s, delta);
+            }
+        }
+        let hashes: SmallVec<[u64; 4]> = names.local_ancestors().map(|s| self.hash(s)).collect();
+        for h in hashes {
+            bump_hash(&mut self.local_below, h, delta);
+        }
+    }
+
+    /// Adds one domain-bound certificate at `name`, held by entry `key`.
+    fn attach_domain_bound(&mut self, name: NameKey, key: Arc<str>, held: Held) {
+        self.expiries.push(Reverse((held.not_after, key.clone())));
+        match self.domains.get_mut(name.as_bytes()) {
+            Some(list) => list.push((key, held)),
+            None => {
+                for s in suffixes(name.as_bytes()).skip(1) {
+                    bump_name(&mut self.below, s, 1);
+                }
+                self.domains.insert(name, smallvec::smallvec![(key, held)]);
+            }
+        }
+    }
+
     /// Adds what `row` publishes at `now` to a state being loaded from
     /// scratch: what [`State::replace_entry`] of the whole entry would
-    /// give, without comparing or recounting anything. Expiries are
-    /// gathered in `expiries`, to be heaped once at the end.
-    fn load_row(
-        &mut self,
-        row: &PublishedRow,
-        now: DateTime<Utc>,
-        expiries: &mut Vec<Reverse<(DateTime<Utc>, Arc<str>)>>,
-    ) {
-        let mut out = Vec::new();
-        let cert = PublishedCert::new(
-            row.binding,
-            CertRef {
-                id: row.id,
-                digest: row.fingerprint_prefix,
-            },
-            row.trust,
-            (row.not_before, row.not_after),
-            now,
-        );
-        Names::of(&row.address).contribute(&cert, &mut out);
-        if out.is_empty() {
+    /// give, without comparing anything. [`State::finish_load`] ends it.
+    fn load_row(&mut self, row: &PublishedRow, now: DateTime<Utc>) {
+        let Some((binding, held)) = published(row, now) else {
             return;
-        }
-        let key: Arc<str> = match self.by_entry.get_key_value(row.key.as_str()) {
-            Some((key, _)) => key.clone(),
-            None => row.key.as_str().into(),
         };
-        for c in &out {
-            let from = (key.clone(), c.cert);
-            match self.owners.get_mut(&c.owner) {
-                Some(owner) => {
-                    owner.from.push(from);
-                    owner.refs = refs_of(&owner.from);
-                }
-                None => {
-                    for ancestor in suffixes(c.owner.as_bytes()).skip(1) {
-                        match self.ancestors.get_mut(ancestor) {
-                            Some(count) => *count += 1,
-                            None => {
-                                self.ancestors.insert(ancestor.into(), 1);
-                            }
-                        }
+        let (local, domain) = split_key(&row.key);
+        match binding {
+            Binding::Address => {
+                let Some(local) = local else { return };
+                if let Some(set) = self.mailboxes.get_mut(row.key.as_str()) {
+                    set.push(held);
+                    if let Some((key, _)) = self.mailboxes.get_key_value(row.key.as_str()) {
+                        self.expiries.push(Reverse((held.not_after, key.clone())));
                     }
-                    let owner = Owner {
-                        refs: Arc::from([c.cert]),
-                        from: vec![from],
-                        ..Owner::default()
+                    return;
+                }
+                let names = AddressNames::of(local, domain);
+                if names.domain().is_none() {
+                    return;
+                }
+                self.count_mailbox(&names, 1);
+                let key: Arc<str> = row.key.as_str().into();
+                self.expiries.push(Reverse((held.not_after, key.clone())));
+                self.mailboxes.insert(key, smallvec::smallvec![held]);
+            }
+            Binding::Domain => {
+                if let Some(name) = domain_name(domain) {
+                    let key = match self.mailboxes.get_key_value(row.key.as_str()) {
+                        Some((key, _)) => key.clone(),
+                        None => row.key.as_str().into(),
                     };
-                    self.owners.insert(c.owner.clone(), owner);
+                    self.attach_domain_bound(name, key, held);
                 }
             }
-            expiries.push(Reverse((c.not_after, key.clone())));
         }
-        self.by_entry.entry(key).or_default().extend(out);
+    }
+
+    /// Ends a load: each entry's certificates in the order
+    /// [`State::replace_entry`] keeps them.
+    fn finish_load(&mut self) {
+        for set in self.mailboxes.values_mut().filter(|s| s.len() > 1) {
+            set.sort_unstable_by_key(order);
+        }
+        for list in self.domains.values_mut().filter(|l| l.len() > 1) {
+            list.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(order(&a.1).cmp(&order(&b.1))));
+        }
+    }
+
+    /// Replaces what entry `key` publishes with `address` (address-bound)
+    /// and `domain` (domain-bound) certificates. Returns whether anything
+    /// published changed.
+    fn replace_entry(&mut self, key: &str, mut address: Held1, mut domain: Held1) -> bool {
+        let (local, domain_text) = split_key(key);
+        let names = local.map(|l| AddressNames::of(l, domain_text));
+        let zone_name = domain_name(domain_text);
+        if names.as_ref().is_none_or(|n| n.domain().is_none()) {
+            address.clear();
+        }
+        if zone_name.is_none() {
+            domain.clear();
+        }
+        for set in [&mut address, &mut domain] {
+            set.sort_unstable_by_key(order);
+            set.dedup();
+        }
+        let (old_address, old_domain) = self.held_by(key);
+        let same =
+            |a: &[Held], b: &[Held]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y));
+        if same(&old_address, &address) && same(&old_domain, &domain) {
+            // The same certificates, perhaps under new row ids (the entry
+            // was saved again): nothing published changes, and cached DER
+            // stays valid, but later reads must use the new ids.
+            if old_address != address
+                && let Some(set) = self.mailboxes.get_mut(key)
+            {
+                *set = address;
+            }
+            if old_domain != domain
+                && let Some(list) = zone_name.as_ref().and_then(|d| self.domains.get_mut(d))
+            {
+                let mut fresh = domain.iter();
+                for (_, h) in list.iter_mut().filter(|(k, _)| **k == *key) {
+                    if let Some(new) = fresh.next() {
+                        *h = *new;
+                    }
+                }
+            }
+            return false;
+        }
+        let shared: Arc<str> = match self.mailboxes.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => key.into(),
+        };
+        if let Some(names) = &names
+            && old_address.is_empty() != address.is_empty()
+        {
+            self.count_mailbox(names, if address.is_empty() { -1 } else { 1 });
+        }
+        for h in address.iter().chain(&domain) {
+            self.expiries.push(Reverse((h.not_after, shared.clone())));
+        }
+        if address.is_empty() {
+            self.mailboxes.remove(key);
+        } else {
+            self.mailboxes.insert(shared.clone(), address);
+        }
+        if let Some(zone) = &zone_name {
+            let was = self.domains.get(zone).is_some_and(|l| !l.is_empty());
+            let list = self.domains.entry(zone.clone()).or_default();
+            list.retain(|(k, _)| **k != *key);
+            list.extend(domain.iter().map(|h| (shared.clone(), *h)));
+            list.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(order(&a.1).cmp(&order(&b.1))));
+            let is = !list.is_empty();
+            if !is {
+                self.domains.remove(zone);
+            }
+            if was != is {
+                let delta = if is { 1 } else { -1 };
+                for s in suffixes(zone.as_bytes()).skip(1) {
+                    bump_name(&mut self.below, s, delta);
+                }
+            }
+            self.forget(zone.as_bytes());
+        }
+        for name in names.iter().flat_map(AddressNames::iter) {
+            self.forget(name);
+        }
+        self.trim_expiries();
+        true
+    }
+
+    /// Drops certificates whose validity ended before `now` (seconds since
+    /// the epoch). Returns whether anything published changed.
+    fn expire(&mut self, now: i64) -> bool {
+        let mut changed = false;
+        while let Some(Reverse((at, _))) = self.expiries.peek() {
+            if *at >= now {
+                break;
+            }
+            let Some(Reverse((_, key))) = self.expiries.pop() else {
+                break;
+            };
+            let (address, domain) = self.held_by(&key);
+            if address.is_empty() && domain.is_empty() {
+                continue;
+            }
+            let keep =
+                |set: Held1| -> Held1 { set.into_iter().filter(|h| h.not_after >= now).collect() };
+            changed |= self.replace_entry(&key, keep(address), keep(domain));
+        }
+        changed
+    }
+
+    /// Rebuilds the expiry heap when stale items (from entries changed or
+    /// removed since) outnumber the live ones.
+    fn trim_expiries(&mut self) {
+        // At least one live item per entry and name: a cheap first test.
+        if self.expiries.len() <= 4 * (self.mailboxes.len() + self.domains.len()) + 1024 {
+            return;
+        }
+        let live = self.mailboxes.values().map(|s| s.len()).sum::<usize>()
+            + self.domains.values().map(|l| l.len()).sum::<usize>();
+        if self.expiries.len() <= 2 * live + 1024 {
+            return;
+        }
+        let mut items = Vec::with_capacity(live);
+        for (key, set) in &self.mailboxes {
+            items.extend(set.iter().map(|h| Reverse((h.not_after, key.clone()))));
+        }
+        for list in self.domains.values() {
+            items.extend(list.iter().map(|(k, h)| Reverse((h.not_after, k.clone()))));
+        }
+        self.expiries = BinaryHeap::from(items);
+    }
+
+    /// Drops the cached DER of `name`.
+    fn forget(&mut self, name: &[u8]) {
+        if let Some(cached) = self.cache.remove(name) {
+            self.cached -= charge(&cached.der);
+        }
     }
 
     /// Caches the DER of `name` if it still publishes exactly `refs`, then
     /// evicts names not asked for since the hand last passed them until the
     /// cache is within its budget.
     fn remember(&mut self, name: &[u8], refs: &CertRefs, certs: PublishedCerts) {
-        let Some(owner) = self.owners.get_mut(name) else {
-            return;
-        };
-        if owner.der.is_some() || owner.refs != *refs {
+        if self.cache.contains_key(name) || *self.refs_at(name) != **refs {
             return;
         }
         self.cached += charge(&certs);
-        owner.der = Some(certs);
-        owner.used.store(false, Ordering::Relaxed);
-        self.hand.push_back(NameKey(name.into()));
+        let name = NameKey(name.into());
+        self.cache.insert(
+            name.clone(),
+            Cached {
+                refs: refs.clone(),
+                der: certs,
+                used: AtomicBool::new(false),
+            },
+        );
+        self.hand.push_back(name);
         // Each name is passed at most twice: once to clear its bit.
         let mut steps = 2 * self.hand.len();
         while self.cached > self.budget && steps > 0 {
@@ -793,202 +1171,55 @@ impl State {
             let Some(oldest) = self.hand.pop_front() else {
                 break;
             };
-            let Some(owner) = self.owners.get_mut(&oldest) else {
+            let Some(cached) = self.cache.get(&oldest) else {
                 continue;
             };
-            if owner.der.is_none() {
-                continue;
-            }
-            if owner.used.swap(false, Ordering::Relaxed) {
+            if cached.used.swap(false, Ordering::Relaxed) {
                 self.hand.push_back(oldest);
-            } else if let Some(certs) = owner.der.take() {
-                self.cached -= charge(&certs);
-            }
-        }
-    }
-
-    /// Replaces what entry `key` publishes. Returns whether anything changed.
-    fn replace_entry(&mut self, key: Arc<str>, new: Vec<Contribution>) -> bool {
-        let old = self.by_entry.remove(&key).unwrap_or_default();
-        let same = |a: &Contribution, b: &Contribution| {
-            a.owner == b.owner && a.cert.digest == b.cert.digest && a.not_after == b.not_after
-        };
-        if old.len() == new.len() && old.iter().zip(&new).all(|(a, b)| same(a, b)) {
-            // The same certificates, perhaps under new row ids (the entry
-            // was saved again): nothing published changes, and cached DER
-            // stays valid, but later reads must use the new ids.
-            for (a, b) in old.iter().zip(&new) {
-                if a.cert == b.cert {
-                    continue;
-                }
-                if let Some(owner) = self.owners.get_mut(&a.owner) {
-                    for (k, c) in owner.from.iter_mut() {
-                        if *k == key && *c == a.cert {
-                            *c = b.cert;
-                        }
-                    }
-                    owner.refs = refs_of(&owner.from);
-                }
-            }
-            if !new.is_empty() {
-                self.by_entry.insert(key, new);
-            }
-            return false;
-        }
-        let mut touched: HashSet<NameKey> = HashSet::default();
-        for c in &old {
-            if let Some(owner) = self.owners.get_mut(&c.owner) {
-                owner.from.retain(|(k, _)| *k != key);
-                touched.insert(c.owner.clone());
-            }
-        }
-        for c in &new {
-            let owner = self.owners.entry(c.owner.clone()).or_insert_with(|| {
-                for ancestor in suffixes(c.owner.as_bytes()).skip(1) {
-                    *self.ancestors.entry(ancestor.into()).or_default() += 1;
-                }
-                Owner::default()
-            });
-            owner.from.push((key.clone(), c.cert));
-            touched.insert(c.owner.clone());
-            self.expiries.push(Reverse((c.not_after, key.clone())));
-        }
-        for name in touched {
-            let Some(owner) = self.owners.get_mut(&name) else {
-                continue;
-            };
-            if owner.from.is_empty() {
-                if let Some(certs) = self.owners.remove(&name).and_then(|o| o.der) {
-                    self.cached -= charge(&certs);
-                }
-                for ancestor in suffixes(name.as_bytes()).skip(1) {
-                    if let Some(count) = self.ancestors.get_mut(ancestor) {
-                        *count -= 1;
-                        if *count == 0 {
-                            self.ancestors.remove(ancestor);
-                        }
-                    }
-                }
             } else {
-                let refs = refs_of(&owner.from);
-                if *owner.refs != *refs {
-                    owner.refs = refs;
-                    if let Some(certs) = owner.der.take() {
-                        self.cached -= charge(&certs);
-                    }
-                }
+                self.forget(oldest.as_bytes());
             }
         }
-        if !new.is_empty() {
-            self.by_entry.insert(key, new);
-        }
-        true
-    }
-}
-
-/// The owner names an entry's certificates are published at (see the
-/// module documentation): its address as a name, for address-bound ones,
-/// and its domain for domain-bound ones.
-struct Names {
-    address: Vec<NameKey>,
-    domain: Option<NameKey>,
-}
-
-/// What publishing one certificate needs of it.
-struct PublishedCert {
-    binding: Binding,
-    cert: CertRef,
-    /// Trusted and within its validity now.
-    trusted: bool,
-    not_after: DateTime<Utc>,
-}
-
-impl PublishedCert {
-    /// `status` is the trust status last judged; published only while it
-    /// is trusted and `now` is within the validity (from, until).
-    fn new(
-        binding: Binding,
-        cert: CertRef,
-        status: TrustStatus,
-        (not_before, not_after): (DateTime<Utc>, DateTime<Utc>),
-        now: DateTime<Utc>,
-    ) -> PublishedCert {
-        PublishedCert {
-            binding,
-            cert,
-            trusted: status == TrustStatus::Trusted && not_before <= now && now <= not_after,
-            not_after,
+        // Names forgotten by changes stay in the hand until it passes them.
+        if self.hand.len() > 2 * self.cache.len() + 64 {
+            let cache = &self.cache;
+            self.hand.retain(|n| cache.contains_key(n));
         }
     }
 }
 
-/// Adds what the certificate in `row` publishes at `now` to the
-/// contributions of its entry (`key`), whose names are worked out once.
-/// Re-judging at `now` (`TrustVerdict::at`) only ever demotes a trusted
-/// certificate outside its validity, which [`PublishedCert::new`] checks.
-fn contribute_row<K: std::hash::Hash + Eq>(
-    by_entry: &mut HashMap<K, (Names, Vec<Contribution>)>,
-    key: K,
-    row: &PublishedRow,
-    now: DateTime<Utc>,
-) {
-    let cert = PublishedCert::new(
-        row.binding,
-        CertRef {
-            id: row.id,
-            digest: row.fingerprint_prefix,
-        },
-        row.trust,
-        (row.not_before, row.not_after),
-        now,
-    );
-    let (names, out) = by_entry
-        .entry(key)
-        .or_insert_with(|| (Names::of(&row.address), Vec::new()));
-    names.contribute(&cert, out);
+/// The order an entry's certificates are kept in.
+fn order(h: &Held) -> (u64, i64, i64) {
+    (h.cert.digest, h.not_after, h.cert.id)
 }
 
-impl Names {
-    fn of(address: &DirectoryAddress) -> Names {
-        let domain = NameKey::from_labels(address.domain().labels().map(str::as_bytes));
-        let mut names = Vec::new();
-        if let DirectoryAddress::Mailbox(mailbox) = address {
-            let local = mailbox.local().as_bytes();
-            let domain: Vec<&[u8]> = address.domain().labels().map(str::as_bytes).collect();
-            names.extend(NameKey::from_labels(
-                local.split(|b| *b == b'.').chain(domain.iter().copied()),
-            ));
-            if local.contains(&b'.') {
-                names.extend(NameKey::from_labels(
-                    std::iter::once(local).chain(domain.iter().copied()),
-                ));
-            }
+/// Adds `delta` to the count of `name`, dropping it at zero; true when it
+/// went from or to zero.
+fn bump_name(map: &mut HashMap<NameKey, u32>, name: &[u8], delta: i32) -> bool {
+    let before = map.get(name).copied().unwrap_or(0);
+    let after = before.saturating_add_signed(delta);
+    match (before, after) {
+        (_, 0) => {
+            map.remove(name);
         }
-        Names {
-            address: names,
-            domain,
+        (0, _) => {
+            map.insert(NameKey(name.into()), after);
+        }
+        _ => {
+            if let Some(count) = map.get_mut(name) {
+                *count = after;
+            }
         }
     }
+    (before == 0) != (after == 0)
+}
 
-    /// Adds what `cert` contributes (nothing unless it is trusted now).
-    fn contribute(&self, cert: &PublishedCert, out: &mut Vec<Contribution>) {
-        if !cert.trusted {
-            return;
-        }
-        let names: &[NameKey] = match cert.binding {
-            Binding::Address => &self.address,
-            Binding::Domain => self.domain.as_slice(),
-        };
-        for owner in names {
-            if owner.labels().any(|l| l == b"*") {
-                continue;
-            }
-            out.push(Contribution {
-                owner: owner.clone(),
-                cert: cert.cert,
-                not_after: cert.not_after,
-            });
-        }
+/// [`bump_name`] for a hashed name.
+fn bump_hash(map: &mut HashMap<u64, u32>, hash: u64, delta: i32) {
+    let count = map.entry(hash).or_default();
+    *count = count.saturating_add_signed(delta);
+    if *count == 0 {
+        map.remove(&hash);
     }
 }
 
@@ -1022,7 +1253,12 @@ impl Directory {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use rand::{Rng, SeedableRng};
+
     use super::*;
+    use crate::domain::DirectoryAddress;
 
     fn key(s: &str) -> NameKey {
         NameKey::parse_dotted(s).unwrap()
@@ -1056,41 +1292,181 @@ mod tests {
         assert_eq!(all, vec![&b"\x01a\x01b\x01c"[..], b"\x01b\x01c", b"\x01c"]);
     }
 
-    fn contribution(owner: &str, der: &[u8]) -> Contribution {
-        Contribution {
-            owner: key(owner),
+    fn held(id: i64) -> Held {
+        Held {
             cert: CertRef {
-                id: i64::from(der[0]),
-                digest: u64::from(der[0]),
+                id,
+                digest: id as u64,
             },
-            not_after: DateTime::<Utc>::MAX_UTC,
+            not_after: i64::MAX,
         }
+    }
+
+    fn set(ids: &[i64]) -> Held1 {
+        ids.iter().map(|&id| held(id)).collect()
+    }
+
+    /// What `name` holds, as ids, "ancestor" or "absent".
+    fn at(s: &State, name: &NameKey) -> String {
+        let refs = s.refs_at(name.as_bytes());
+        if !refs.is_empty() {
+            format!("{:?}", refs.iter().map(|r| r.id).collect::<Vec<_>>())
+        } else if s.has_below(name.as_bytes()) {
+            "ancestor".into()
+        } else {
+            "absent".into()
+        }
+    }
+
+    fn at_text(s: &State, name: &str) -> String {
+        at(s, &key(name))
     }
 
     #[test]
     fn owners_union_and_ancestors_count() {
         let mut s = State::default();
-        assert!(s.replace_entry("a@b.x.org".into(), vec![contribution("a.b.x.org", b"1")]));
-        assert!(s.replace_entry("a.b@x.org".into(), vec![contribution("a.b.x.org", b"2")]));
-        assert!(s.replace_entry("b.x.org".into(), vec![contribution("b.x.org", b"2")]));
-        assert!(!s.replace_entry("b.x.org".into(), vec![contribution("b.x.org", b"2")]));
-        let owner = &s.owners[key("a.b.x.org").as_bytes()];
-        assert_eq!(owner.refs.len(), 2);
-        assert_eq!(s.ancestors[key("x.org").as_bytes()], 2);
-        assert!(s.replace_entry("a@b.x.org".into(), vec![]));
-        assert!(s.replace_entry("a.b@x.org".into(), vec![]));
-        assert!(!s.owners.contains_key(key("a.b.x.org").as_bytes()));
-        assert_eq!(s.ancestors[key("x.org").as_bytes()], 1);
-        assert!(!s.ancestors.contains_key(key("b.x.org").as_bytes()));
-        assert!(s.replace_entry("b.x.org".into(), vec![]));
-        assert!(s.ancestors.is_empty() && s.owners.is_empty() && s.by_entry.is_empty());
+        assert!(s.replace_entry("a@b.x.org", set(&[1]), set(&[])));
+        assert!(s.replace_entry("a.b@x.org", set(&[2]), set(&[])));
+        assert!(s.replace_entry("b.x.org", set(&[]), set(&[3])));
+        assert!(!s.replace_entry("b.x.org", set(&[]), set(&[3])));
+        assert_eq!(at_text(&s, "a.b.x.org"), "[1, 2]");
+        let single = NameKey::from_labels([&b"a.b"[..], b"x", b"org"]).unwrap();
+        assert_eq!(at(&s, &single), "[2]", "the local part as one label");
+        assert_eq!(at_text(&s, "b.x.org"), "[3]");
+        assert_eq!(at_text(&s, "x.org"), "ancestor");
+        assert_eq!(at_text(&s, "org"), "ancestor");
+        assert_eq!(at_text(&s, "c.x.org"), "absent");
+        assert_eq!(at_text(&s, "a.x.org"), "absent");
+        assert!(s.replace_entry("a@b.x.org", set(&[]), set(&[])));
+        assert_eq!(at_text(&s, "a.b.x.org"), "[2]");
+        assert!(s.replace_entry("a.b@x.org", set(&[]), set(&[])));
+        assert_eq!(at_text(&s, "a.b.x.org"), "absent");
+        assert_eq!(at_text(&s, "x.org"), "ancestor", "b.x.org is below it");
+        assert!(s.replace_entry("b.x.org", set(&[]), set(&[])));
+        assert_eq!(at_text(&s, "x.org"), "absent");
+        assert!(s.mailboxes.is_empty() && s.domains.is_empty());
+        assert!(s.mailboxes_at.is_empty() && s.below.is_empty() && s.local_below.is_empty());
+    }
+
+    #[test]
+    fn names_that_cannot_be_published_are_not() {
+        let mut s = State::default();
+        // A `*` label would read as a wildcard: only the single-label form.
+        assert!(s.replace_entry("*.bob@x.org", set(&[1]), set(&[])));
+        assert_eq!(at_text(&s, "bob.x.org"), "absent");
+        let single = NameKey::from_labels([&b"*.bob"[..], b"x", b"org"]).unwrap();
+        assert_eq!(at(&s, &single), "[1]");
+        // The local part as one label would be over 63 octets: only the
+        // dotted form, and its ancestor within the local part.
+        let local = format!("{}.{}", "a".repeat(40), "b".repeat(40));
+        assert!(s.replace_entry(&format!("{local}@y.org"), set(&[2]), set(&[])));
+        assert_eq!(at_text(&s, &format!("{local}.y.org")), "[2]");
+        assert_eq!(
+            at_text(&s, &format!("{}.y.org", "b".repeat(40))),
+            "ancestor"
+        );
+        // Nothing at all: nothing counted.
+        assert!(!s.replace_entry(&format!("{}@z.org", "c".repeat(64)), set(&[3]), set(&[])));
+        assert_eq!(at_text(&s, "z.org"), "absent");
+        assert_eq!(at_text(&s, "*.x.org"), "absent");
+    }
+
+    /// The naming rules of the module documentation, applied naively to
+    /// every entry: each owner name with its certificates, and every
+    /// proper ancestor of an owner name.
+    fn model(
+        entries: &BTreeMap<String, (Vec<i64>, Vec<i64>)>,
+    ) -> (BTreeMap<NameKey, BTreeSet<i64>>, BTreeSet<NameKey>) {
+        let mut owners: BTreeMap<NameKey, BTreeSet<i64>> = BTreeMap::new();
+        for (k, (address, domain)) in entries {
+            let (local, dom) = match k.rsplit_once('@') {
+                Some((l, d)) => (Some(l), d),
+                None => (None, k.as_str()),
+            };
+            let ok = |n: Option<NameKey>| n.filter(|n| n.labels().all(|l| l != b"*"));
+            let mut names = Vec::new();
+            if let Some(local) = local {
+                let dotted = format!("{local}.{dom}");
+                names.extend(ok(NameKey::from_labels(
+                    dotted.split('.').map(str::as_bytes),
+                )));
+                if local.contains('.') {
+                    let labels = std::iter::once(local).chain(dom.split('.'));
+                    names.extend(ok(NameKey::from_labels(labels.map(str::as_bytes))));
+                }
+            }
+            for name in names {
+                owners.entry(name).or_default().extend(address);
+            }
+            if let Some(name) = ok(NameKey::from_labels(dom.split('.').map(str::as_bytes))) {
+                owners.entry(name).or_default().extend(domain);
+            }
+        }
+        owners.retain(|_, certs| !certs.is_empty());
+        let ancestors = owners
+            .keys()
+            .flat_map(|n| suffixes(n.as_bytes()).skip(1).map(|s| NameKey(s.into())))
+            .collect();
+        (owners, ancestors)
+    }
+
+    #[test]
+    fn lookups_agree_with_the_naming_rules_through_random_changes() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let locals = ["a", "b", "c", "a.b", "b.c", "a.b.c", "*.a", "c.*", "x"];
+        let domains = [
+            "x.org",
+            "b.x.org",
+            "a.b.x.org",
+            "c.x.org",
+            "y.org",
+            "b.c.x.org",
+        ];
+        let mut entries: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+        let mut s = State::default();
+        // Every name the model could ever hold, and their ancestors.
+        let mut universe: BTreeSet<NameKey> = BTreeSet::new();
+        for _ in 0..2000 {
+            let domain = domains[rng.random_range(0..domains.len())];
+            let k = if rng.random_bool(0.2) {
+                domain.to_owned()
+            } else {
+                format!("{}@{domain}", locals[rng.random_range(0..locals.len())])
+            };
+            let ids = |rng: &mut rand_chacha::ChaCha8Rng, p: f64| -> Vec<i64> {
+                (1..4).filter(|_| rng.random_bool(p)).collect()
+            };
+            let (address, domain_bound) = if rng.random_bool(0.3) {
+                (Vec::new(), Vec::new())
+            } else {
+                (ids(&mut rng, 0.5), ids(&mut rng, 0.2))
+            };
+            s.replace_entry(&k, set(&address), set(&domain_bound));
+            entries.insert(k, (address, domain_bound));
+            let (owners, ancestors) = model(&entries);
+            universe.extend(owners.keys().cloned());
+            universe.extend(ancestors.iter().cloned());
+            for name in &universe {
+                let want = match owners.get(name) {
+                    Some(certs) => format!("{:?}", certs.iter().collect::<Vec<_>>()),
+                    None if ancestors.contains(name) => "ancestor".into(),
+                    None => "absent".into(),
+                };
+                assert_eq!(at(&s, name), want, "{name} after {entries:?}");
+            }
+        }
+        // Removing everything leaves nothing behind.
+        for k in entries.keys() {
+            s.replace_entry(k, set(&[]), set(&[]));
+        }
+        assert!(s.mailboxes.is_empty() && s.domains.is_empty());
+        assert!(s.mailboxes_at.is_empty() && s.below.is_empty() && s.local_below.is_empty());
     }
 
     fn row(address: &str, id: i64, binding: Binding, trust: TrustStatus) -> PublishedRow {
         let address: DirectoryAddress = address.parse().unwrap();
         PublishedRow {
             key: address.key(),
-            address,
             visibility: Visibility::Public,
             binding,
             trust,
@@ -1104,20 +1480,16 @@ mod tests {
     /// What a state holds, in a comparable form.
     fn contents(s: &State) -> Vec<String> {
         let mut out: Vec<String> = s
-            .owners
+            .mailboxes
             .iter()
-            .map(|(name, o)| {
-                let mut from: Vec<String> = o
-                    .from
-                    .iter()
-                    .map(|(k, c)| format!("{k}:{}", c.id))
-                    .collect();
-                from.sort();
-                format!("{name} {from:?} {:?}", o.refs)
-            })
+            .map(|(k, set)| format!("{k} {set:?}"))
             .collect();
-        out.extend(s.ancestors.iter().map(|(a, n)| format!("{a:?}={n}")));
-        out.extend(s.by_entry.iter().map(|(k, c)| format!("{k} {c:?}")));
+        out.extend(s.domains.iter().map(|(n, l)| format!("{n} {l:?}")));
+        out.extend(s.mailboxes_at.iter().map(|(n, c)| format!("at {n}={c}")));
+        out.extend(s.below.iter().map(|(n, c)| format!("below {n}={c}")));
+        let mut local: Vec<u32> = s.local_below.values().copied().collect();
+        local.sort();
+        out.push(format!("local {local:?}"));
         out.push(format!("expiries {}", s.expiries.len()));
         out.sort();
         out
@@ -1134,26 +1506,33 @@ mod tests {
             // An entry's second certificate, not next to its first.
             row("John.Doe@x.org", 5, Address, TrustStatus::Trusted),
             row("ann@y.org", 6, Address, TrustStatus::Trusted),
+            row("bob@y.org", 7, Domain, TrustStatus::Trusted),
+            row("y.org", 8, Domain, TrustStatus::Trusted),
         ];
         let now = Utc::now();
         let mut loaded = State::default();
-        let mut expiries = Vec::new();
         for r in &rows {
-            loaded.load_row(r, now, &mut expiries);
+            loaded.load_row(r, now);
         }
-        loaded.expiries = BinaryHeap::from(expiries);
+        loaded.finish_load();
 
-        let mut grouped: HashMap<String, (Names, Vec<Contribution>)> = HashMap::default();
+        let mut grouped: BTreeMap<String, (Held1, Held1)> = BTreeMap::new();
         for r in &rows {
-            contribute_row(&mut grouped, r.key.clone(), r, now);
+            let (address, domain) = grouped.entry(r.key.clone()).or_default();
+            if let Some((binding, h)) = published(r, now) {
+                match binding {
+                    Address => address.push(h),
+                    Domain => domain.push(h),
+                }
+            }
         }
         let mut replaced = State::default();
-        for (key, (_, contributions)) in grouped {
-            replaced.replace_entry(key.into(), contributions);
+        for (key, (address, domain)) in grouped {
+            replaced.replace_entry(&key, address, domain);
         }
         assert_eq!(contents(&loaded), contents(&replaced));
-        let owner = &loaded.owners[key("john.doe.x.org").as_bytes()];
-        assert_eq!(owner.refs.len(), 3, "{:?}", owner.refs);
+        assert_eq!(at_text(&loaded, "john.doe.x.org"), "[1, 2, 5]");
+        assert_eq!(at_text(&loaded, "y.org"), "[7, 8]");
     }
 
     #[test]
@@ -1164,11 +1543,11 @@ mod tests {
         };
         let names: Vec<String> = (0..6).map(|i| format!("n{i}.x.org")).collect();
         for (i, n) in names.iter().enumerate() {
-            s.replace_entry(n.as_str().into(), vec![contribution(n, &[i as u8; 100])]);
+            s.replace_entry(n, set(&[]), set(&[i as i64]));
         }
         let remember = |s: &mut State, n: &str| {
             let name = key(n);
-            let refs = s.owners[name.as_bytes()].refs.clone();
+            let refs: CertRefs = s.refs_at(name.as_bytes()).into();
             let der: Arc<[u8]> = vec![0u8; 100].into();
             s.remember(name.as_bytes(), &refs, vec![der].into());
         };
@@ -1177,52 +1556,87 @@ mod tests {
         }
         assert_eq!(s.cached, s.budget);
         // n0 is asked for again; the next name pushes out n1, not n0.
-        s.owners[key("n0.x.org").as_bytes()]
+        s.cache[key("n0.x.org").as_bytes()]
             .used
             .store(true, Ordering::Relaxed);
         remember(&mut s, &names[3]);
-        let held = |s: &State, n: &str| s.owners[key(n).as_bytes()].der.is_some();
+        let held = |s: &State, n: &str| s.cache.contains_key(key(n).as_bytes());
         assert!(held(&s, "n0.x.org") && !held(&s, "n1.x.org") && held(&s, "n3.x.org"));
         assert!(s.cached <= s.budget);
         // A change of what a name publishes drops its cached DER.
-        s.replace_entry(
-            names[0].as_str().into(),
-            vec![contribution(&names[0], &[9; 100])],
-        );
+        s.replace_entry(&names[0], set(&[]), set(&[9]));
         assert!(!held(&s, "n0.x.org"));
         assert_eq!(s.cached, 2 * (100 + 32 + 64));
+        // DER read before a change is not cached after it.
+        let stale: CertRefs = vec![held_ref(1)].into();
+        s.remember(
+            key("n1.x.org").as_bytes(),
+            &stale,
+            vec![Arc::from(&b"x"[..])].into(),
+        );
+        assert!(held(&s, "n1.x.org"), "n1 still publishes exactly that");
+        s.remember(
+            key("n4.x.org").as_bytes(),
+            &stale,
+            vec![Arc::from(&b"x"[..])].into(),
+        );
+        assert!(!held(&s, "n4.x.org"), "n4 publishes another certificate");
+    }
+
+    fn held_ref(id: i64) -> CertRef {
+        held(id).cert
     }
 
     #[test]
     fn an_entry_saved_again_keeps_what_it_publishes_under_new_ids() {
         let mut s = State::default();
-        let first = contribution("a.x.org", b"1");
-        assert!(s.replace_entry("a@x.org".into(), vec![first.clone()]));
-        let refs = s.owners[key("a.x.org").as_bytes()].refs.clone();
-        s.remember(
-            key("a.x.org").as_bytes(),
-            &refs,
-            vec![Arc::from(&b"1"[..])].into(),
-        );
-        let moved = Contribution {
+        assert!(s.replace_entry("a@x.org", set(&[1]), set(&[])));
+        let name = key("a.x.org");
+        let refs: CertRefs = s.refs_at(name.as_bytes()).into();
+        s.remember(name.as_bytes(), &refs, vec![Arc::from(&b"1"[..])].into());
+        let moved = Held {
             cert: CertRef {
                 id: 77,
-                ..first.cert
+                ..held(1).cert
             },
-            ..first
+            ..held(1)
         };
         assert!(
-            !s.replace_entry("a@x.org".into(), vec![moved]),
+            !s.replace_entry("a@x.org", smallvec::smallvec![moved], set(&[])),
             "nothing published changed"
         );
-        let owner = &s.owners[key("a.x.org").as_bytes()];
-        assert_eq!(
-            owner.refs.iter().map(|r| r.id).collect::<Vec<_>>(),
-            vec![77]
-        );
+        assert_eq!(at_text(&s, "a.x.org"), "[77]");
         assert!(
-            owner.der.is_some(),
+            s.cache.contains_key(name.as_bytes()),
             "the cached DER is still the certificate's"
         );
+    }
+
+    #[test]
+    fn expired_certificates_are_dropped_and_the_heap_stays_bounded() {
+        let mut s = State::default();
+        let until = |id: i64, not_after: i64| Held {
+            not_after,
+            ..held(id)
+        };
+        assert!(s.replace_entry(
+            "a@x.org",
+            smallvec::smallvec![until(1, 100), until(2, 300)],
+            set(&[])
+        ));
+        assert!(s.replace_entry("x.org", set(&[]), smallvec::smallvec![until(3, 200)]));
+        assert!(!s.expire(100));
+        assert!(s.expire(150));
+        assert_eq!(at_text(&s, "a.x.org"), "[2]");
+        assert!(s.expire(250));
+        assert_eq!(at_text(&s, "x.org"), "ancestor");
+        assert!(s.expire(301));
+        assert_eq!(at_text(&s, "x.org"), "absent");
+        assert!(s.mailboxes.is_empty() && s.below.is_empty());
+        // Rewriting one entry again and again does not grow the heap for good.
+        for i in 0..10_000 {
+            s.replace_entry("b@x.org", set(&[i % 2 + 1]), set(&[]));
+        }
+        assert!(s.expiries.len() < 2 * 1024 + 4, "{}", s.expiries.len());
     }
 }

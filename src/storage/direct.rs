@@ -33,9 +33,9 @@ type Result<T> = std::result::Result<T, StorageError>;
 const ENTRY_NAMES: &str = "SELECT key, kind, visibility, organisation_id, display_name, \
      given_name, surname FROM entries ORDER BY id";
 
-/// Every attached certificate with its entry's key, address and visibility,
-/// in certificate id order (the rows of [`Store::scan_published`]).
-const PUBLISHED: &str = "SELECT e.key, e.address, e.visibility, c.binding, c.trust_status, \
+/// Every attached certificate with its entry's key and visibility, in
+/// certificate id order (the rows of [`Store::scan_published`]).
+const PUBLISHED: &str = "SELECT e.key, e.visibility, c.binding, c.trust_status, \
      c.not_before, c.not_after, c.id, c.fingerprint FROM certificates c JOIN entries e ON e.id = c.entry_id \
      ORDER BY c.id";
 
@@ -79,7 +79,9 @@ impl Store {
 
     /// Folds every attached certificate's [`PublishedRow`] into `state`, in
     /// certificate id order: the rows of [`Store::scan_published`] in one
-    /// pass, without holding them all at once.
+    /// pass, without holding them all at once. From an SQLite file, rows
+    /// are read and decoded on one thread and folded on another, so that
+    /// the two halves of a cold start's largest scan overlap.
     pub async fn fold_published<S, F>(&self, mut state: S, mut visit: F) -> Result<S>
     where
         S: Send + 'static,
@@ -87,30 +89,40 @@ impl Store {
     {
         if let Some(path) = self.sqlite_file() {
             return blocking(path, move |conn| {
-                let mut stmt = conn.prepare(PUBLISHED)?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    let published = PublishedRow {
-                        key: text(row, 0, "entry key")?.to_owned(),
-                        address: parse("entry address", text(row, 1, "entry address")?)?,
-                        visibility: parse("entry visibility", text(row, 2, "entry visibility")?)?,
-                        binding: parse(
-                            "certificate binding",
-                            text(row, 3, "certificate binding")?,
-                        )?,
-                        trust: parse("trust status", text(row, 4, "trust status")?)?,
-                        not_before: time(row, 5, "certificate not_before")?,
-                        not_after: time(row, 6, "certificate not_after")?,
-                        id: row.get(7)?,
-                        fingerprint_prefix: fingerprint_prefix(text(
-                            row,
-                            8,
-                            "certificate fingerprint",
-                        )?)?,
-                    };
-                    visit(&mut state, published);
-                }
-                Ok(state)
+                const BATCH: usize = 1024;
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<PublishedRow>>(16);
+                let folder = std::thread::Builder::new()
+                    .name("ccdir-fold".into())
+                    .spawn(move || {
+                        for batch in rx {
+                            for row in batch {
+                                visit(&mut state, row);
+                            }
+                        }
+                        state
+                    })
+                    .map_err(|e| driver(format!("starting the fold thread: {e}")))?;
+                let scanned = (|| -> Result<()> {
+                    let mut stmt = conn.prepare(PUBLISHED)?;
+                    let mut rows = stmt.query([])?;
+                    let mut batch = Vec::with_capacity(BATCH);
+                    while let Some(row) = rows.next()? {
+                        batch.push(published_row(row)?);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if tx.send(full).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    let _ = tx.send(batch);
+                    Ok(())
+                })();
+                drop(tx);
+                let state = folder
+                    .join()
+                    .map_err(|_| driver("the fold thread panicked".into()))?;
+                scanned.map(|()| state)
             })
             .await;
         }
@@ -131,6 +143,20 @@ impl Store {
     fn sqlite_file(&self) -> Option<PathBuf> {
         self.sqlite_path.clone()
     }
+}
+
+/// One row of [`PUBLISHED`].
+fn published_row(row: &rusqlite::Row<'_>) -> Result<PublishedRow> {
+    Ok(PublishedRow {
+        key: text(row, 0, "entry key")?.to_owned(),
+        visibility: parse("entry visibility", text(row, 1, "entry visibility")?)?,
+        binding: parse("certificate binding", text(row, 2, "certificate binding")?)?,
+        trust: parse("trust status", text(row, 3, "trust status")?)?,
+        not_before: time(row, 4, "certificate not_before")?,
+        not_after: time(row, 5, "certificate not_after")?,
+        id: row.get(6)?,
+        fingerprint_prefix: fingerprint_prefix(text(row, 7, "certificate fingerprint")?)?,
+    })
 }
 
 /// Runs `scan` on a fresh read-only connection to `path` on a blocking thread.

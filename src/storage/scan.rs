@@ -16,8 +16,7 @@ use super::entries::records_of;
 use super::seq::rows_per_insert;
 use super::{StorageError, Store};
 use crate::domain::{
-    Binding, DirectoryAddress, EntryCertificate, EntryNames, EntryRecord, OrgId, TrustStatus,
-    Visibility,
+    Binding, EntryCertificate, EntryNames, EntryRecord, OrgId, TrustStatus, Visibility,
 };
 
 type Result<T> = std::result::Result<T, StorageError>;
@@ -32,8 +31,8 @@ pub const MAX_PAGE: u64 = 10_000;
 /// decoding the rest of either.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedRow {
+    /// The entry's key ([`crate::domain::DirectoryAddress::key`]): its names derive from it.
     pub key: String,
-    pub address: DirectoryAddress,
     pub visibility: Visibility,
     pub binding: Binding,
     /// The trust status last stored (not re-judged at any moment).
@@ -288,8 +287,8 @@ type PublishedCertRow = (
     String,
 );
 
-/// Id, key, address and visibility of an entry.
-type PublishedEntryRow = (i64, String, String, String);
+/// Id, key and visibility of an entry.
+type PublishedEntryRow = (i64, String, String);
 
 fn published_certificates() -> sea_orm::Select<certificate::Entity> {
     certificate::Entity::find().select_only().columns([
@@ -307,17 +306,15 @@ fn published_entries() -> sea_orm::Select<entry::Entity> {
     entry::Entity::find().select_only().columns([
         entry::Column::Id,
         entry::Column::Key,
-        entry::Column::Address,
         entry::Column::Visibility,
     ])
 }
 
 /// Each entry's columns parsed once, however many certificates it has.
 fn published_entry(
-    (id, key, address, visibility): PublishedEntryRow,
-) -> Result<(i64, (String, DirectoryAddress, Visibility))> {
-    let address = parse("entry address", &address)?;
-    Ok((id, (key, address, parse("entry visibility", &visibility)?)))
+    (id, key, visibility): PublishedEntryRow,
+) -> Result<(i64, (String, Visibility))> {
+    Ok((id, (key, parse("entry visibility", &visibility)?)))
 }
 
 /// The first eight bytes of a stored fingerprint (64 hex digits).
@@ -329,17 +326,16 @@ pub(super) fn fingerprint_prefix(hex: &str) -> Result<u64> {
 
 fn assemble_published(
     rows: Vec<PublishedCertRow>,
-    entries: &HashMap<i64, (String, DirectoryAddress, Visibility)>,
+    entries: &HashMap<i64, (String, Visibility)>,
 ) -> Result<Vec<PublishedRow>> {
     rows.into_iter()
         .map(
             |(id, entry_id, fingerprint, not_before, not_after, binding, trust)| {
-                let (key, address, visibility) = entries.get(&entry_id).ok_or_else(|| {
+                let (key, visibility) = entries.get(&entry_id).ok_or_else(|| {
                     StorageError::corrupt("certificates", format!("entry {entry_id} missing"))
                 })?;
                 Ok(PublishedRow {
                     key: key.clone(),
-                    address: address.clone(),
                     visibility: *visibility,
                     binding: parse("certificate binding", &binding)?,
                     trust: parse("trust status", &trust)?,
