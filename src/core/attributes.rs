@@ -683,4 +683,166 @@ mod tests {
                 .is_none()
         );
     }
+
+    /// Memory and speed at 1 M synthetic entries, for the figures in the
+    /// module docs (not a check: it asserts nothing about them). Run with
+    /// `cargo test --release --lib -- --ignored attr_mem --nocapture`.
+    #[test]
+    #[ignore]
+    fn attr_mem() {
+        use rand::{Rng, SeedableRng};
+        use std::time::Instant;
+
+        const ENTRIES: usize = 1_000_000;
+        const ORGS: usize = 5_000;
+        const QUERIES: usize = 10_000;
+        let words = |text: &'static str| -> Vec<&'static str> {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        };
+        let given = words(include_str!("../../seeds/given-names.txt"));
+        let surnames = words(include_str!("../../seeds/surnames.txt"));
+        let local = |s: &str| -> String {
+            s.to_lowercase()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect()
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let person = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| {
+            let g = given[rng.random_range(0..given.len())];
+            let s = surnames[rng.random_range(0..surnames.len())];
+            let org = rng.random_range(0..ORGS);
+            EntryNames {
+                key: format!("{}.{}.{n}@org{org}.bench.example.org", local(g), local(s)),
+                kind: EntryKind::Person,
+                visibility: if rng.random_range(0..10) == 0 {
+                    Visibility::Internal
+                } else {
+                    Visibility::Public
+                },
+                organisation: Some(format!("org{org}").parse().unwrap()),
+                display_name: format!("{g} {s}"),
+                given_name: Some(g.to_owned()),
+                surname: Some(s.to_owned()),
+            }
+        };
+
+        let (heap0, rss0) = (heap_in_use(), rss_after_trim());
+        let entries: Vec<EntryNames> = (0..ENTRIES).map(|n| person(&mut rng, n)).collect();
+        let view = AttributeView::default();
+        let started = Instant::now();
+        view.build(entries);
+        let build = started.elapsed();
+        let (heap1, rss1) = (heap_in_use(), rss_after_trim());
+        println!(
+            "attr_mem: {ENTRIES} entries built in {build:.2?}; view heap {} MB, RSS +{} MB",
+            (heap1 - heap0) / 1_000_000,
+            (rss1 - rss0) / 1_000_000,
+        );
+
+        let scope = VisibilityScope::PublicAnd("org7".parse().unwrap());
+        let starts: Vec<String> = given
+            .iter()
+            .chain(&surnames)
+            .map(|w| fold_assertion(w).chars().take(3).collect())
+            .collect();
+        for (name, attr) in [
+            ("cn", RawAttr::Cn),
+            ("sn", RawAttr::Sn),
+            ("mail", RawAttr::Mail),
+        ] {
+            for kind in ["random letters", "name starts"] {
+                let prefixes: Vec<String> = (0..QUERIES)
+                    .map(|_| match kind {
+                        "random letters" => (0..3)
+                            .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+                            .collect(),
+                        _ => starts[rng.random_range(0..starts.len())].clone(),
+                    })
+                    .collect();
+                let started = Instant::now();
+                let mut found = 0;
+                for p in &prefixes {
+                    let parts = Substrings {
+                        initial: Some(p),
+                        ..Substrings::default()
+                    };
+                    found += view
+                        .keys_with_substring_after(attr, parts, &scope, None, 100)
+                        .unwrap()
+                        .len();
+                }
+                println!(
+                    "attr_mem: {QUERIES} {name} prefixes ({kind}, limit 100) in {:.2?}, {found} keys",
+                    started.elapsed()
+                );
+            }
+        }
+
+        // Catch-up rounds of 100 keys: half renamed entries, half new ones.
+        let started = Instant::now();
+        for round in 0..100 {
+            let mut keys = Vec::new();
+            let mut current = Vec::new();
+            for i in 0..100 {
+                let n = if i % 2 == 0 {
+                    rng.random_range(0..ENTRIES)
+                } else {
+                    ENTRIES + round * 100 + i
+                };
+                let names = person(&mut rng, n);
+                keys.push(names.key.clone());
+                current.push(names);
+            }
+            view.apply(&keys, current);
+        }
+        println!(
+            "attr_mem: 100 catch-up rounds of 100 keys in {:.2?}; view heap {} MB",
+            started.elapsed(),
+            (heap_in_use() - heap0) / 1_000_000,
+        );
+    }
+
+    /// Bytes the C allocator has handed out and not had back (the test
+    /// binary uses it, not the service's mimalloc).
+    fn heap_in_use() -> usize {
+        #[repr(C)]
+        struct MallInfo2 {
+            arena: usize,
+            ordblks: usize,
+            smblks: usize,
+            hblks: usize,
+            hblkhd: usize,
+            usmblks: usize,
+            fsmblks: usize,
+            uordblks: usize,
+            fordblks: usize,
+            keepcost: usize,
+        }
+        unsafe extern "C" {
+            fn mallinfo2() -> MallInfo2;
+        }
+        // SAFETY: glibc's mallinfo2 takes nothing and returns a plain struct.
+        let info = unsafe { mallinfo2() };
+        info.uordblks + info.hblkhd
+    }
+
+    /// The resident set after the C allocator gave back what it could.
+    fn rss_after_trim() -> usize {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only releases free memory to the system.
+        unsafe { malloc_trim(0) };
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kb: usize = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
+    }
 }
