@@ -1042,8 +1042,11 @@ mod tests {
     type Snapshot = (
         Vec<(String, u64)>,
         Vec<(String, u64, Visibility, Option<String>, Vec<Option<String>>)>,
-        Vec<Vec<(String, Vec<(u64, String, bool)>)>>,
+        Vec<Holders>,
     );
+
+    /// One attribute's values, each with (place, key, internal) of its holders.
+    type Holders = Vec<(String, Vec<(u64, String, bool)>)>;
 
     fn snapshot(state: &State) -> Snapshot {
         let (base, overlay) = (&state.base, &state.overlay);
@@ -1122,7 +1125,7 @@ mod tests {
                     }
                 }
                 held.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-                let mut grouped: Vec<(String, Vec<(u64, String, bool)>)> = Vec::new();
+                let mut grouped: Holders = Vec::new();
                 for (value, rank, key, internal) in held {
                     let slot = (place[&rank], key, internal);
                     match grouped.last_mut() {
