@@ -113,6 +113,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             into,
             rounds,
         }) => crate::bench::run(&input, into, rounds).await,
+        Command::Bench(BenchCommand::Search { input, rounds }) => {
+            let key = load_key(&config)?;
+            crate::bench::search(&config, key, &input, rounds).await
+        }
         Command::Delegate(args) => federation::delegate(config, args).await,
         Command::Federation(command) => federation::command(config, command).await,
         Command::Verify(args) => federation::verify(config, args).await,

@@ -156,6 +156,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The query mix of `queries.txt` in process against an existing node
+    /// (`--data-dir`, e.g. the one `bench run --into` filled), with nothing
+    /// else running: latency overall and by query class.
+    Search {
+        /// Directory `bench generate` wrote (for queries.txt).
+        #[arg(long, short = 'i')]
+        input: PathBuf,
+        /// Times the query mix is run.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Root ingest of many organisation logs (records/s, wall and CPU),
     /// then leaf -> root search latency with notify. Prints Markdown.
     Federation(BenchFederationArgs),

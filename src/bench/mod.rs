@@ -248,11 +248,12 @@ pub fn generate(entries: usize, out: &Path, seeds: &Seeds) -> anyhow::Result<()>
     file.flush()?;
     bar.finish_and_clear();
 
-    // The query mix: what people type into a directory search box.
+    // The query mix: what people type into a directory search box, one
+    // of each class in turn (see QUERY_CLASSES).
     let mut queries = BufWriter::new(File::create(out.join("queries.txt"))?);
     for i in 0..2000 {
         let p = &people[rng.random_range(0..people.len())];
-        let q = match i % 6 {
+        let q = match i % QUERY_CLASSES.len() {
             0 => p.surname.clone(),
             1 => format!("{} {}", p.given, typo(&p.surname, &mut rng)),
             2 => format!(
@@ -273,6 +274,16 @@ pub fn generate(entries: usize, out: &Path, seeds: &Seeds) -> anyhow::Result<()>
     );
     Ok(())
 }
+
+/// The classes of `queries.txt`, line `i` being of class `i % 6`.
+const QUERY_CLASSES: [&str; 6] = [
+    "surname",
+    "given name + surname with a typo",
+    "specialty and city prefixes",
+    "specialty + city",
+    "given name + surname prefix (type-ahead)",
+    "NPI",
+];
 
 fn org_name(o: usize) -> String {
     const KINDS: &[&str] = &[
@@ -333,6 +344,99 @@ fn rss_mib(pid: u32) -> (f64, f64) {
 }
 
 /// p50, p99 and mean of durations, in milliseconds.
+fn read_queries(input: &Path) -> anyhow::Result<Vec<String>> {
+    let path = input.join("queries.txt");
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Latencies of the query mix in process, by query class.
+struct Searched {
+    by_class: Vec<Vec<Duration>>,
+    hits: usize,
+}
+
+impl Searched {
+    fn all(&self) -> Vec<Duration> {
+        self.by_class.concat()
+    }
+
+    /// Markdown rows: all queries, then each class.
+    fn print(&self) {
+        let count = self.by_class.iter().map(Vec::len).sum::<usize>().max(1);
+        let (p50, p99, mean) = percentiles(self.all());
+        println!(
+            "| search in process (Tantivy + DB), {count} queries | p50 {p50:.2} ms, p99 {p99:.2} ms, mean {mean:.2} ms, {:.1} hits/query |",
+            self.hits as f64 / count as f64
+        );
+        for (class, times) in QUERY_CLASSES.iter().zip(&self.by_class) {
+            let (p50, p99, mean) = percentiles(times.clone());
+            println!("| … {class} | p50 {p50:.2} ms, p99 {p99:.2} ms, mean {mean:.2} ms |");
+        }
+    }
+}
+
+/// Runs the query mix `rounds` times after one unmeasured round (which
+/// warms the index's and the database's caches), 20 results each.
+async fn search_in_process(
+    directory: &crate::core::Directory,
+    queries: &[String],
+    rounds: usize,
+) -> anyhow::Result<Searched> {
+    let anon = Caller::Anonymous;
+    let mut searched = Searched {
+        by_class: vec![Vec::new(); QUERY_CLASSES.len()],
+        hits: 0,
+    };
+    for round in 0..=rounds {
+        for (i, q) in queries.iter().enumerate() {
+            let t = Instant::now();
+            let r = directory
+                .search(
+                    &anon,
+                    SearchRequest {
+                        text: q.clone(),
+                        limit: Some(20),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            if round > 0 {
+                searched.by_class[i % QUERY_CLASSES.len()].push(t.elapsed());
+                searched.hits += r.hits.len();
+            }
+        }
+    }
+    Ok(searched)
+}
+
+/// `bench search`: the query mix in process against the node in
+/// `config.data_dir` (one `bench run` made), with nothing else running.
+pub async fn search(
+    config: &Config,
+    key: crate::pki::NodeKey,
+    input: &Path,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let queries = read_queries(input)?;
+    let directory = crate::app::open_directory(
+        config,
+        key,
+        IndexMode::Required(config.index_path()),
+        Metrics::new(),
+    )
+    .await?;
+    let searched = search_in_process(&directory, &queries, rounds).await?;
+    directory.close().await;
+    println!("| measure | value |");
+    println!("|---|---|");
+    searched.print();
+    Ok(())
+}
+
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
     if samples.is_empty() {
         return (0.0, 0.0, 0.0);
@@ -404,32 +508,14 @@ pub async fn run(input: &Path, data_dir: Option<PathBuf>, rounds: usize) -> anyh
     }
     let n = report.entries as f64;
 
-    let queries: Vec<String> = std::fs::read_to_string(input.join("queries.txt"))?
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let anon = Caller::Anonymous;
-    let mut in_process = Vec::new();
-    let mut hits = 0usize;
-    for round in 0..=rounds {
-        for q in &queries {
-            let t = Instant::now();
-            let r = directory
-                .search(
-                    &anon,
-                    SearchRequest {
-                        text: q.clone(),
-                        limit: Some(20),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            if round > 0 {
-                in_process.push(t.elapsed());
-                hits += r.hits.len();
-            }
-        }
-    }
+    // The node publishes its log of what was imported in the background;
+    // searches measured meanwhile would share the cores with it.
+    let (cpu0, t0) = (cpu_seconds(None), Instant::now());
+    directory.publish_all().await?;
+    let (publish_wall, publish_cpu) = (t0.elapsed(), cpu_seconds(None) - cpu0);
+
+    let queries = read_queries(input)?;
+    let searched = search_in_process(&directory, &queries, rounds).await?;
 
     // The FTS5 yardstick over the same entries.
     let fts = Fts5Baseline::create(&data_dir.join("fts5-baseline.db")).await?;
@@ -560,7 +646,7 @@ pub async fn run(input: &Path, data_dir: Option<PathBuf>, rounds: usize) -> anyh
     let _ = child.wait();
 
     let searches = over_http.len().max(1) as f64;
-    let (ip50, ip99, imean) = percentiles(in_process);
+    let (ip50, ip99, imean) = percentiles(searched.all());
     let (h50, h99, hmean) = percentiles(over_http);
     let (f50, f99, fmean) = percentiles(fts_times);
     println!();
@@ -583,10 +669,12 @@ pub async fn run(input: &Path, data_dir: Option<PathBuf>, rounds: usize) -> anyh
         import_cpu / n * 1e6
     );
     println!(
-        "| search in process (Tantivy + DB), {} queries | p50 {ip50:.2} ms, p99 {ip99:.2} ms, mean {imean:.2} ms, {:.1} hits/query |",
-        queries.len() * rounds,
-        hits as f64 / (queries.len() * rounds) as f64
+        "| federation log published (signed, appended) | {:.1} s → {:.0} records/s (CPU {:.1} s) |",
+        publish_wall.as_secs_f64(),
+        n / publish_wall.as_secs_f64(),
+        publish_cpu
     );
+    searched.print();
     println!(
         "| same queries, SQLite FTS5 (prefix AND, bm25) | p50 {f50:.2} ms, p99 {f99:.2} ms, mean {fmean:.2} ms, {:.1} hits/query; built in {:.1} s |",
         fts_hits as f64 / (queries.len() * rounds) as f64,
