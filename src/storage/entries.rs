@@ -341,13 +341,38 @@ impl Store {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = keys.iter().map(|k| k.to_ascii_lowercase()).collect();
-        let tx = self.begin_read().await?;
-        let rows = entry_rows(&tx, &keys).await?;
-        let records = records_of(&tx, rows).await?;
-        tx.commit().await?;
+        let records = if keys.len() <= rows_per_insert(1) {
+            // A page of search hits: entries and certificates in one
+            // statement (one snapshot, and one trip to the database
+            // instead of four: at 1 M entries that was a fifth of a
+            // search's time).
+            let rows = entry::Entity::find()
+                .find_with_related(certificate::Entity)
+                .filter(entry::Column::Key.is_in(keys.iter().cloned()))
+                .order_by_asc(certificate::Column::Id)
+                .all(&self.db)
+                .await?;
+            rows.into_iter()
+                .map(|(e, certs)| {
+                    Ok(EntryRecord {
+                        entry: entry_from_row(e)?,
+                        certificates: certs
+                            .into_iter()
+                            .map(entry_certificate_from_row)
+                            .collect::<Result<_>>()?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            let tx = self.begin_read().await?;
+            let rows = entry_rows(&tx, &keys).await?;
+            let records = records_of(&tx, rows).await?;
+            tx.commit().await?;
+            records.into_iter().map(|(_, r)| r).collect()
+        };
         let mut by_key: HashMap<String, EntryRecord> = records
             .into_iter()
-            .map(|(_, r)| (r.entry.address.key(), r))
+            .map(|r| (r.entry.address.key(), r))
             .collect();
         Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
     }

@@ -32,6 +32,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::entry::Entity",
+        from = "Column::EntryId",
+        to = "super::entry::Column::Id"
+    )]
+    Entry,
+}
+
+impl Related<super::entry::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Entry.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -35,6 +35,16 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// Its certificates (read with it in one statement by searches).
+    #[sea_orm(has_many = "super::certificate::Entity")]
+    Certificates,
+}
+
+impl Related<super::certificate::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Certificates.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
