@@ -1558,7 +1558,8 @@ mod tests {
     }
 
     /// Memory and speed at 1 M synthetic entries, for the figures in the
-    /// module docs (not a check: it asserts nothing about them). Run with
+    /// module docs (printed, not asserted), and one check at that size: a
+    /// merge of the overlay into the base changes no answer. Run with
     /// `cargo test --release --lib -- --ignored attr_mem --nocapture`.
     #[test]
     #[ignore]
@@ -1677,7 +1678,31 @@ mod tests {
             started.elapsed(),
             (heap_in_use() - heap0) / 1_000_000,
         );
-        // What the catch-up pays when the overlay passes its share.
+        // What the catch-up pays when the overlay passes its share; the
+        // answers must be the same after it.
+        let probes: Vec<(RawAttr, String)> = (0..300)
+            .map(|i| {
+                let attr = [RawAttr::Cn, RawAttr::Sn, RawAttr::Mail][i % 3];
+                (attr, starts[rng.random_range(0..starts.len())].clone())
+            })
+            .collect();
+        let answers = |view: &AttributeView| -> Vec<Vec<String>> {
+            probes
+                .iter()
+                .map(|(attr, p)| {
+                    let parts = Substrings {
+                        initial: Some(p),
+                        ..Substrings::default()
+                    };
+                    view.keys_with_substring_after(*attr, parts, &scope, None, 100)
+                        .unwrap()
+                        .iter()
+                        .map(|k| k.to_string())
+                        .collect()
+                })
+                .collect()
+        };
+        let before = answers(&view);
         let started = Instant::now();
         view.state.write().unwrap().as_mut().unwrap().merge();
         println!(
@@ -1685,6 +1710,7 @@ mod tests {
             started.elapsed(),
             (heap_in_use() - heap0) / 1_000_000,
         );
+        assert_eq!(answers(&view), before, "a merge changed answers");
     }
 
     /// Bytes the C allocator has handed out and not had back (the test
