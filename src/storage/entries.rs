@@ -191,7 +191,7 @@ pub(super) async fn records_of(
     conn: &impl ConnectionTrait,
     rows: Vec<entry::Model>,
 ) -> Result<Vec<(i64, EntryRecord)>> {
-    let mut certs: HashMap<i64, Vec<EntryCertificate>> = HashMap::new();
+    let mut certs: HashMap<i64, Vec<certificate::Model>> = HashMap::new();
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     for chunk in ids.chunks(rows_per_insert(1)) {
         let found = certificate::Entity::find()
@@ -201,25 +201,27 @@ pub(super) async fn records_of(
             .all(conn)
             .await?;
         for c in found {
-            certs
-                .entry(c.entry_id)
-                .or_default()
-                .push(entry_certificate_from_row(c)?);
+            certs.entry(c.entry_id).or_default().push(c);
         }
     }
     rows.into_iter()
         .map(|r| {
             let id = r.id;
             let certificates = certs.remove(&id).unwrap_or_default();
-            Ok((
-                id,
-                EntryRecord {
-                    entry: entry_from_row(r)?,
-                    certificates,
-                },
-            ))
+            Ok((id, record_of(r, certificates)?))
         })
         .collect()
+}
+
+/// One record from its entry row and its certificate rows (in id order).
+fn record_of(row: entry::Model, certificates: Vec<certificate::Model>) -> Result<EntryRecord> {
+    Ok(EntryRecord {
+        entry: entry_from_row(row)?,
+        certificates: certificates
+            .into_iter()
+            .map(entry_certificate_from_row)
+            .collect::<Result<_>>()?,
+    })
 }
 
 impl Store {
@@ -344,24 +346,15 @@ impl Store {
         let records = if keys.len() <= rows_per_insert(1) {
             // A page of search hits: entries and certificates in one
             // statement (one snapshot, and one trip to the database
-            // instead of four: at 1 M entries that was a fifth of a
-            // search's time).
-            let rows = entry::Entity::find()
+            // instead of four: at 1 M entries 0.3 ms of a 2.1 ms search).
+            entry::Entity::find()
                 .find_with_related(certificate::Entity)
                 .filter(entry::Column::Key.is_in(keys.iter().cloned()))
                 .order_by_asc(certificate::Column::Id)
                 .all(&self.db)
-                .await?;
-            rows.into_iter()
-                .map(|(e, certs)| {
-                    Ok(EntryRecord {
-                        entry: entry_from_row(e)?,
-                        certificates: certs
-                            .into_iter()
-                            .map(entry_certificate_from_row)
-                            .collect::<Result<_>>()?,
-                    })
-                })
+                .await?
+                .into_iter()
+                .map(|(e, certs)| record_of(e, certs))
                 .collect::<Result<Vec<_>>>()?
         } else {
             let tx = self.begin_read().await?;
