@@ -142,13 +142,35 @@ pub fn permissions_too_open(path: &Path) -> bool {
     }
 }
 
+thread_local! {
+    /// The public key this thread verified with last, decoded. Records come
+    /// in runs from one signer (a child's page), and decoding a key — a
+    /// point decompression, a square root in the field — is a fifth of what
+    /// a verification costs.
+    static LAST_KEY: std::cell::RefCell<Option<VerifyingKey>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `public` decoded, from [`LAST_KEY`] when it is the same key. Only keys
+/// that decoded are remembered, so a malformed key is refused every time.
+fn verifying_key(public: &[u8; 32]) -> Option<VerifyingKey> {
+    LAST_KEY.with_borrow_mut(|last| {
+        if let Some(k) = last.as_ref().filter(|k| k.as_bytes() == public) {
+            return Some(*k);
+        }
+        let k = VerifyingKey::from_bytes(public).ok()?;
+        *last = Some(k);
+        Some(k)
+    })
+}
+
 /// Verifies an Ed25519 signature strictly (RFC 8032 with the malleability and
 /// small-order checks of `verify_strict`). `sig` must be 64 bytes.
 pub fn verify_ed25519(public: &[u8; 32], msg: &[u8], sig: &[u8]) -> Result<(), PkiError> {
     let bad = |reason: &str| PkiError::BadSignature {
         reason: reason.to_owned(),
     };
-    let key = VerifyingKey::from_bytes(public).map_err(|_| bad("malformed Ed25519 public key"))?;
+    let key = verifying_key(public).ok_or_else(|| bad("malformed Ed25519 public key"))?;
     let sig = Signature::from_slice(sig).map_err(|_| bad("an Ed25519 signature is 64 bytes"))?;
     key.verify_strict(msg, &sig)
         .map_err(|_| bad("Ed25519 signature does not verify"))
@@ -191,6 +213,35 @@ mod tests {
         assert!(verify_ed25519(&k.public_key_bytes(), b"record", &sig[..63]).is_err());
         let other = NodeKey::generate(&mut ChaCha20Rng::seed_from_u64(8));
         assert!(verify_ed25519(&other.public_key_bytes(), b"record", &sig).is_err());
+    }
+
+    #[test]
+    fn the_remembered_key_never_answers_for_another() {
+        let a = key();
+        let b = NodeKey::generate(&mut ChaCha20Rng::seed_from_u64(8));
+        let (sa, sb) = (a.sign(b"m"), b.sign(b"m"));
+        // Alternate keys so each check follows one made with the other.
+        for _ in 0..3 {
+            verify_ed25519(&a.public_key_bytes(), b"m", &sa).unwrap();
+            assert!(verify_ed25519(&a.public_key_bytes(), b"m", &sb).is_err());
+            verify_ed25519(&b.public_key_bytes(), b"m", &sb).unwrap();
+            assert!(verify_ed25519(&b.public_key_bytes(), b"m", &sa).is_err());
+        }
+        // A key that is no point is refused, also right after a good one
+        // and again after that.
+        let junk = (2u8..)
+            .map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                b
+            })
+            .find(|b| VerifyingKey::from_bytes(b).is_err())
+            .expect("about half of all y have no x on the curve");
+        for _ in 0..2 {
+            verify_ed25519(&a.public_key_bytes(), b"m", &sa).unwrap();
+            let err = verify_ed25519(&junk, b"m", &sa).unwrap_err();
+            assert!(err.to_string().contains("malformed"), "{err}");
+        }
     }
 
     #[cfg(unix)]
