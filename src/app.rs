@@ -122,6 +122,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => federation::verify(config, args).await,
         Command::Policy(command) => policy::command(command).await,
         Command::Bench(BenchCommand::Federation(args)) => federation::bench(config, args).await,
+        Command::Bench(BenchCommand::Crypto { records }) => {
+            print!("{}", crate::bench::crypto::run(records)?);
+            Ok(())
+        }
         Command::Bench(BenchCommand::Policy(args)) => crate::bench::policy::run(args).await,
     }
 }

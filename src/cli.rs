@@ -170,6 +170,14 @@ pub enum BenchCommand {
     /// Root ingest of many organisation logs (records/s, wall and CPU),
     /// then leaf -> root search latency with notify. Prints Markdown.
     Federation(BenchFederationArgs),
+    /// The cryptography alone per ingested record, on one core: ed25519
+    /// verify, certificate parse and chain check, relay signing. The floor
+    /// under `bench federation` and `bench run`. Prints Markdown.
+    Crypto {
+        /// Records to measure over.
+        #[arg(long, default_value_t = 5_000)]
+        records: usize,
+    },
     /// Policy feeds: many SSE and webhook subscribers on one node —
     /// delivery latency, sustained events/s, DNS policy lookups/s.
     Policy(crate::bench::policy::PolicyBenchArgs),

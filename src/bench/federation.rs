@@ -59,8 +59,8 @@ pub struct BenchOptions {
     pub work_dir: Option<PathBuf>,
 }
 
-struct ServedLog {
-    records: Vec<(u64, Hash, Vec<u8>)>,
+pub(super) struct ServedLog {
+    pub(super) records: Vec<(u64, Hash, Vec<u8>)>,
     head: HeadJson,
     log: String,
 }
@@ -127,7 +127,7 @@ async fn serve(logs: Arc<Vec<ServedLog>>) -> anyhow::Result<String> {
     Ok(base)
 }
 
-fn ca_spec(cn: &str) -> CaSpec {
+pub(super) fn ca_spec(cn: &str) -> CaSpec {
     let now = Utc::now();
     CaSpec {
         common_name: cn.into(),
@@ -140,7 +140,7 @@ fn ca_spec(cn: &str) -> CaSpec {
 }
 
 /// One organisation's log, signed.
-fn org_log(
+pub(super) fn org_log(
     i: usize,
     per_org: usize,
     root: &NodeKey,

@@ -10,6 +10,7 @@
 //! data directory against them. Wall and CPU time are both reported: the
 //! machine is often shared, and CPU time is the fairer figure then.
 
+pub mod crypto;
 pub mod federation;
 pub mod policy;
 

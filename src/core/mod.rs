@@ -10,7 +10,7 @@ mod auth;
 mod bulk;
 mod bundles;
 mod cache;
-mod certificates;
+pub(crate) mod certificates;
 mod entries;
 mod federation;
 mod organisations;
