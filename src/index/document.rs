@@ -102,10 +102,14 @@ impl IndexDoc {
             doc.add_text(f.locality, analysis::lower(locality));
         }
 
+        let all_pfx = f.all_pfx;
         let mut text = |field: super::schema::TextField, value: &str| {
             if !value.trim().is_empty() {
                 for f in [field.words, field.prefixes].into_iter().flatten() {
                     doc.add_text(f, value);
+                }
+                if field.prefixes.is_some() {
+                    doc.add_text(all_pfx, value);
                 }
             }
         };

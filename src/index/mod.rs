@@ -22,6 +22,7 @@ mod error;
 mod ldap;
 mod schema;
 mod search;
+mod sparse;
 mod writer;
 
 #[cfg(test)]

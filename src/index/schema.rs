@@ -18,7 +18,7 @@ use super::analysis;
 
 /// Bump whenever a field, its options or an analyser changes. An index on
 /// disk with another version is discarded at open and must be rebuilt.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// A scored text field: its word and prefix (edge n-gram) variants and its boost.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +52,10 @@ pub(crate) struct Fields {
     pub role: TextField,
     pub place: TextField,
     pub ident: TextField,
+    /// Every prefix field's values again, as grams of 3 characters and
+    /// more: one posting list finds who has a word anywhere as a prefix
+    /// (`search.rs` matches through it and scores with the fields).
+    pub all_pfx: Field,
     pub cn: Field,
     pub sn: Field,
     pub given: Field,
@@ -171,6 +175,15 @@ pub(crate) fn build() -> (Schema, Fields) {
         fuzzy: false,
         ..all
     });
+    let all_pfx = b.add_text_field(
+        "all_pfx",
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(analysis::PREFIX3)
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        ),
+    );
     let cn = b.add_text_field("cn", lowered());
     let sn = b.add_text_field("sn", lowered());
     let given = b.add_text_field("given", lowered());
@@ -186,6 +199,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         role,
         place,
         ident,
+        all_pfx,
         cn,
         sn,
         given,

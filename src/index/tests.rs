@@ -767,3 +767,90 @@ fn an_index_in_use_is_never_wiped() {
     assert_eq!(files(), before);
     assert_eq!(find(&first, "lovelace"), [key("a")]);
 }
+
+/// The sparse query (required through `all_pfx`, scored clause by clause)
+/// matches exactly what the plain disjunction of the scored clauses
+/// matches, and scores every hit the same, for every kind of word.
+#[test]
+fn sparse_query_matches_and_scores_as_the_plain_disjunction() {
+    let cities = ["Boston", "Bosworth", "Chicago", "Cambridge", "Springfield"];
+    let specialties = ["Cardiology", "Cardiac Surgery", "Pediatrics", "Dermatology"];
+    let orgs = ["Boston Medical Center", "Cardio Partners", "Chicago Kids"];
+    let mut docs: Vec<IndexDoc> = (0..300)
+        .map(|i| {
+            with(
+                doc(&format!("p{i}"), ["Ann", "Bob", "Jo", "Karl"][i % 4], {
+                    ["Smith", "Smyth", "Smithson", "Müller", "Boston", "Li"][i % 6]
+                }),
+                |d| {
+                    d.locality = Some(cities[i % 5].into());
+                    d.specialty = Some(specialties[i % 4].into());
+                    if i % 3 == 0 {
+                        d.organisation_id = Some(format!("o{}", i % 9));
+                        d.organisation_name = Some(orgs[i % 9 / 3].into());
+                    }
+                    if i % 7 == 0 {
+                        d.identifiers = vec![format!("12345{i:05}"), format!("NPI:12345{i:05}")];
+                    }
+                    if i % 11 == 0 {
+                        d.visibility = Visibility::Internal;
+                    }
+                },
+            )
+        })
+        .collect();
+    docs.push(doc("verylongsurname", "Maximilian", "Abcdefghijklmnopqrst"));
+    let index = index_of(docs);
+    let queries = [
+        "smith",
+        "smi",
+        "sm",
+        "s",
+        "jo",
+        "jo smi",
+        "ann smith",
+        "cardio bos",
+        "cardiology boston",
+        "cardiac",
+        "card bost",
+        "smyth",
+        "smtih",
+        "mueller",
+        "müller",
+        "boston",
+        "bos",
+        "li",
+        "li boston",
+        "1234500007",
+        "npi",
+        "chicago kids",
+        "abcdefghijklmnopq",
+        "maximilian abcd",
+        "partners cardio",
+        "spring",
+        "ma",
+        "cambrige",
+    ];
+    let mut compared_hits = 0;
+    for text in queries {
+        for scope in [VisibilityScope::All, VisibilityScope::PublicOnly] {
+            let q = SearchQuery::new(text, scope.clone());
+            let [reference, sparse] = search::both_ways(&index, &q);
+            assert_eq!(reference.0, sparse.0, "total for {text:?}");
+            assert_eq!(
+                reference.1.keys().collect::<Vec<_>>(),
+                sparse.1.keys().collect::<Vec<_>>(),
+                "hits for {text:?}"
+            );
+            compared_hits += reference.1.len();
+            for (k, s) in &reference.1 {
+                let t = sparse.1[k];
+                assert!(
+                    (s - t).abs() <= 1e-5 * s.abs().max(1.0),
+                    "score of {k} for {text:?}: {s} vs {t}"
+                );
+            }
+        }
+    }
+    assert!(compared_hits > 2_500, "only {compared_hits} hits compared");
+}
