@@ -287,13 +287,11 @@ fn text_query(
     filters: Clauses,
     typos: bool,
 ) -> Result<Box<dyn Query>, IndexError> {
-    let mut required: Clauses = Vec::new();
-    let mut scoring: Vec<Vec<Box<dyn Query>>> = Vec::new();
-    for (i, word) in words.iter().enumerate() {
-        let w = word_query(f, searcher, word, i + 1 == words.len(), typos)?;
-        required.push((Occur::Must, w.required));
-        scoring.push(w.scoring);
-    }
+    let scoring: Vec<Vec<Box<dyn Query>>> = words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| word_query(f, searcher, word, i + 1 == words.len(), typos))
+        .collect::<Result<_, _>>()?;
     // Someone pasted a whole address or domain: that entry matches even if
     // some of its words would not (a short word like "jo" in "jo.li@mx.org"
     // is not looked up as a prefix), and comes first.
@@ -302,15 +300,13 @@ fn text_query(
     if typos || words.len() < 2 {
         return Ok(Box::new(plain_query(scoring, key, filters)));
     }
+    let mut required: Clauses = words
+        .iter()
+        .zip(&scoring)
+        .map(|(word, clauses)| (Occur::Must, required_clause(f, word, clauses)))
+        .collect();
     if let Some(key) = &key {
-        let by_words = BooleanQuery::new(required);
-        required = vec![(
-            Occur::Must,
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Should, Box::new(by_words) as Box<dyn Query>),
-                (Occur::Should, key.box_clone()),
-            ])),
-        )];
+        required = or_key(required, key.box_clone());
     }
     required.extend(filters);
     let mut scoring: Vec<Box<dyn Query>> = scoring.into_iter().flatten().collect();
@@ -338,14 +334,7 @@ fn plain_query(
         })
         .collect();
     if let Some(key) = key {
-        let by_words = BooleanQuery::new(clauses);
-        clauses = vec![(
-            Occur::Must,
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Should, Box::new(by_words) as Box<dyn Query>),
-                (Occur::Should, constant(key, KEY)),
-            ])),
-        )];
+        clauses = or_key(clauses, constant(key, KEY));
     }
     for (occur, filter) in filters {
         let filter = match occur {
@@ -357,17 +346,45 @@ fn plain_query(
     BooleanQuery::new(clauses)
 }
 
+/// `words` (all of them) or `key`, as one required clause.
+fn or_key(words: Clauses, key: Box<dyn Query>) -> Clauses {
+    let by_words = BooleanQuery::new(words);
+    vec![(
+        Occur::Must,
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, Box::new(by_words) as Box<dyn Query>),
+            (Occur::Should, key),
+        ])),
+    )]
+}
+
 fn constant(query: Box<dyn Query>, score: f32) -> Box<dyn Query> {
     Box::new(ConstScoreQuery::new(query, score))
 }
 
-/// One word of a query: what must match, and how a match scores.
-struct WordQuery {
-    /// Matches exactly the documents some clause of `scoring` matches,
-    /// from as few posting lists as the index allows.
-    required: Box<dyn Query>,
-    /// The scored clauses, one per field and kind of match.
-    scoring: Vec<Box<dyn Query>>,
+/// Matches exactly the documents some clause of `scoring` (the clauses
+/// [`word_query`] gave for `word`, without typos) matches, from as few
+/// posting lists as the index allows.
+fn required_clause(f: &Fields, word: &str, scoring: &[Box<dyn Query>]) -> Box<dyn Query> {
+    let any: Clauses = if word.chars().count() < MIN_PREFIX_CHARS {
+        // Rare and cheap: the scored clauses themselves.
+        scoring
+            .iter()
+            .map(|q| (Occur::Should, q.box_clone()))
+            .collect()
+    } else {
+        // A word of MIN_PREFIX_CHARS or more matches as a prefix in every
+        // field with prefixes, and `all_pfx` holds the same grams of the
+        // same values (the same analyser, from MIN_PREFIX_CHARS). An exact
+        // match is also a prefix match there (same tokens, and the gram of
+        // a word is a prefix of it); `ident` has words only.
+        let mut any = vec![(Occur::Should, term(f.all_pfx, analysis::gram(word)))];
+        if let Some(ident) = f.ident.words {
+            any.push((Occur::Should, term(ident, word)));
+        }
+        any
+    };
+    Box::new(BooleanQuery::new(any))
 }
 
 /// Matches `word` in any text field, scored by where and how well it matched.
@@ -382,7 +399,7 @@ fn word_query(
     word: &str,
     last: bool,
     typos: bool,
-) -> Result<WordQuery, IndexError> {
+) -> Result<Vec<Box<dyn Query>>, IndexError> {
     let chars = word.chars().count();
     let short = chars < MIN_PREFIX_CHARS;
     let prefix = last || !short;
@@ -398,7 +415,6 @@ fn word_query(
         None
     };
     let mut should: Vec<Box<dyn Query>> = Vec::new();
-    let mut typo_clauses: Clauses = Vec::new();
     for field in f.text() {
         if let Some(words) = field.words {
             let exact = TermQuery::new(
@@ -410,7 +426,6 @@ fn word_query(
             if let Some(dfa) = dfa.as_ref().filter(|_| field.fuzzy) {
                 for near in typo_terms(searcher, words, dfa, word)? {
                     should.push(constant(term(words, &near), field.boost * TYPO));
-                    typo_clauses.push((Occur::Should, term(words, &near)));
                 }
             }
         }
@@ -422,31 +437,7 @@ fn word_query(
             should.push(gram);
         }
     }
-    let required: Box<dyn Query> = if short {
-        // Rare and cheap: the scored clauses themselves.
-        Box::new(BooleanQuery::new(
-            should
-                .iter()
-                .map(|q| (Occur::Should, q.box_clone()))
-                .collect(),
-        ))
-    } else {
-        // A word of MIN_PREFIX_CHARS or more matches as a prefix in every
-        // field with prefixes, and `all_pfx` holds the same grams of the
-        // same values (the same analyser, from MIN_PREFIX_CHARS). An exact
-        // match is also a prefix match there (same tokens, and the gram of
-        // a word is a prefix of it); `ident` has words only.
-        let mut any = typo_clauses;
-        any.push((Occur::Should, term(f.all_pfx, analysis::gram(word))));
-        if let Some(ident) = f.ident.words {
-            any.push((Occur::Should, term(ident, word)));
-        }
-        Box::new(BooleanQuery::new(any))
-    };
-    Ok(WordQuery {
-        required,
-        scoring: should,
-    })
+    Ok(should)
 }
 
 /// How many edits a typo match of `word` may have: 0 for short words and
@@ -537,11 +528,7 @@ pub(super) fn both_ways(index: &SearchIndex, q: &SearchQuery) -> [Hits; 2] {
     let scoring = words
         .iter()
         .enumerate()
-        .map(|(i, w)| {
-            word_query(f, &searcher, w, i + 1 == words.len(), false)
-                .unwrap()
-                .scoring
-        })
+        .map(|(i, w)| word_query(f, &searcher, w, i + 1 == words.len(), false).unwrap())
         .collect();
     let key = analysis::lower(&q.text);
     let key = key.contains(['@', '.']).then(|| term(f.key, &key));
