@@ -17,6 +17,7 @@ mod m20261201_000001_users;
 mod m20261202_000001_federation;
 mod m20261203_000001_policies;
 mod m20261203_000002_trust_bundles;
+mod m20261206_000001_published_index;
 
 /// Applies the migrations in order and records them in `seaql_migrations`.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_federation::Migration),
             Box::new(m20261203_000001_policies::Migration),
             Box::new(m20261203_000002_trust_bundles::Migration),
+            Box::new(m20261206_000001_published_index::Migration),
         ]
     }
 }

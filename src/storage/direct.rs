@@ -33,11 +33,14 @@ type Result<T> = std::result::Result<T, StorageError>;
 const ENTRY_NAMES: &str = "SELECT key, kind, visibility, organisation_id, display_name, \
      given_name, surname FROM entries ORDER BY id";
 
-/// Every attached certificate with its entry's key and visibility, in
-/// certificate id order (the rows of [`Store::scan_published`]).
+/// Every attached certificate with its entry's key and visibility (the
+/// rows of [`Store::scan_published`]), in entry order: read from the
+/// covering index `ix_certificates_published` rather than the table, whose
+/// pages carry every certificate's DER (a tenth of the pages to read).
 const PUBLISHED: &str = "SELECT e.key, e.visibility, c.binding, c.trust_status, \
-     c.not_before, c.not_after, c.id, c.fingerprint FROM certificates c JOIN entries e ON e.id = c.entry_id \
-     ORDER BY c.id";
+     c.not_before, c.not_after, c.id, c.fingerprint \
+     FROM certificates c INDEXED BY ix_certificates_published \
+     JOIN entries e ON e.id = c.entry_id ORDER BY c.entry_id";
 
 impl Store {
     /// Every entry's [`EntryNames`], in id order: the rows of
@@ -78,7 +81,7 @@ impl Store {
     }
 
     /// Folds every attached certificate's [`PublishedRow`] into `state`, in
-    /// certificate id order: the rows of [`Store::scan_published`] in one
+    /// no order to rely on: the rows of [`Store::scan_published`] in one
     /// pass, without holding them all at once. From an SQLite file, rows
     /// are read and decoded on one thread and folded on another, so that
     /// the two halves of a cold start's largest scan overlap.
