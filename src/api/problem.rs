@@ -58,7 +58,11 @@ impl std::fmt::Display for ApiError {
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let kind = e.kind();
-        if kind.codes().http_status >= 500 {
+        if matches!(e, CoreError::Starting(_)) {
+            // Expected while the node starts; a readiness probe polling
+            // `/readyz` would otherwise log an error per poll.
+            tracing::debug!(error = %e, "request refused");
+        } else if kind.codes().http_status >= 500 {
             tracing::error!(error = %e, "request failed");
         }
         ApiError::new(kind, e.public_detail())
