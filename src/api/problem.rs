@@ -132,3 +132,52 @@ pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
 pub fn path_error(err: actix_web::error::PathError) -> ApiError {
     ApiError::new(ErrorKind::InvalidInput, format!("invalid path: {err}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The log lines written while `f` runs, at every level.
+    fn logged(f: impl FnOnce()) -> String {
+        let buf = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || SharedBuf(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SharedBuf {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn refusals_while_starting_are_not_logged_as_errors_but_failures_are() {
+        let starting = logged(|| {
+            let e = ApiError::from(CoreError::Starting("starting the front ends"));
+            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        });
+        assert!(starting.contains("DEBUG"), "{starting}");
+        assert!(!starting.contains("ERROR"), "{starting}");
+
+        let failed = logged(|| {
+            let _ = ApiError::from(CoreError::Internal("disk on fire".into()));
+        });
+        assert!(failed.contains("ERROR"), "{failed}");
+        assert!(failed.contains("disk on fire"), "{failed}");
+    }
+}
