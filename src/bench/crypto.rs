@@ -19,7 +19,6 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use super::federation::{ca_spec, org_log};
 use crate::core::certificates::prepare;
 use crate::domain::TrustStatus;
-use crate::federation::encoding::Writer;
 use crate::federation::{Body, Hash, Key, Record, RecordHeader, body_type, decode_record};
 use crate::pki::ca::{CertAuthority, KeyPair, KeyType};
 use crate::pki::{NodeKey, TrustStore, parse_certificates, verify_ed25519};
@@ -135,8 +134,6 @@ fn measure(n: usize) -> anyhow::Result<Vec<Row>> {
         what: "relay: wrap + ed25519 sign into the root's log (`Record::sign`)",
         per_op_us: per_item(&raw, |b| {
             seq += 1;
-            let mut w = Writer::default();
-            w.bytes(b);
             let r = Record::sign(
                 RecordHeader {
                     log: me,
@@ -146,7 +143,7 @@ fn measure(n: usize) -> anyhow::Result<Vec<Row>> {
                     time: now,
                 },
                 body_type::RELAY,
-                &w.into_bytes(),
+                &Body::relay_payload(b),
                 &signer,
             )
             .expect("signing");

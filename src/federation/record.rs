@@ -298,6 +298,15 @@ fn opt(v: Option<&str>) -> Option<String> {
 }
 
 impl Body {
+    /// The payload of a [`Body::Relay`] of the record whose encoding is
+    /// `raw`: what [`Body::encode`] gives for it, straight from the bytes
+    /// a parent keeps (no record to decode again).
+    pub fn relay_payload(raw: &[u8]) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.bytes(raw);
+        w.into_bytes()
+    }
+
     /// The body type and canonical payload.
     pub fn encode(&self) -> (u16, Vec<u8>) {
         let mut w = Writer::default();
@@ -684,29 +693,28 @@ mod tests {
         assert_eq!(e.code, RejectCode::UnknownBody);
         let e = Body::decode(body_type::ENTRY_REMOVAL, b"\0\0\0\x03a@b", &author).unwrap_err();
         assert_eq!(e.code, RejectCode::InvalidRecord);
+        // A relay's payload from the raw bytes is the relay body's encoding.
+        assert_eq!(
+            Body::relay_payload(r.bytes()),
+            Body::Relay(Box::new(r.clone())).encode().1
+        );
         // A relay of a relay.
         let relay = Record::sign(
             header(&k, 2, r.hash()),
             body_type::RELAY,
-            &{
-                let mut w = Writer::default();
-                w.bytes(r.bytes());
-                w.into_bytes()
-            },
+            &Body::relay_payload(r.bytes()),
             &k,
         )
         .unwrap();
-        let mut w = Writer::default();
-        w.bytes(relay.bytes());
-        let e = Body::decode(body_type::RELAY, &w.into_bytes(), &author).unwrap_err();
+        let payload = Body::relay_payload(relay.bytes());
+        let e = Body::decode(body_type::RELAY, &payload, &author).unwrap_err();
         assert_eq!(e.code, RejectCode::InvalidRecord);
         // A relayed record with a forged signature.
         let mut forged = r.bytes().to_vec();
         let last = forged.len() - 1;
         forged[last] ^= 1;
-        let mut w = Writer::default();
-        w.bytes(&forged);
-        let e = Body::decode(body_type::RELAY, &w.into_bytes(), &author).unwrap_err();
+        let payload = Body::relay_payload(&forged);
+        let e = Body::decode(body_type::RELAY, &payload, &author).unwrap_err();
         assert_eq!(e.code, RejectCode::BadSignature);
     }
 }

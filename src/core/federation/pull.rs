@@ -21,7 +21,6 @@ use crate::core::certificates::prepare;
 use crate::core::{CoreError, Directory, Inner};
 use crate::domain::{EntryRecord, NodeId};
 use crate::error::ErrorKind;
-use crate::federation::encoding::Writer;
 use crate::federation::wire::{NotifyJson, PageJson};
 use crate::federation::{
     AuthorState, Body, Cursor, Evaluation, Evaluator, FederationError, Hash, Key, RejectCode,
@@ -360,15 +359,11 @@ impl Directory {
             .fed_apply(page, |tip, relayables| {
                 let drafts = relayables
                     .iter()
-                    .map(|r| {
-                        let mut w = Writer::default();
-                        w.bytes(&r.bytes);
-                        Draft {
-                            body_type: body_type::RELAY,
-                            payload: w.into_bytes(),
-                            author: Some((r.author.clone(), r.author_seq)),
-                            subject: r.subject.clone(),
-                        }
+                    .map(|r| Draft {
+                        body_type: body_type::RELAY,
+                        payload: Body::relay_payload(&r.bytes),
+                        author: Some((r.author.clone(), r.author_seq)),
+                        subject: r.subject.clone(),
                     })
                     .collect();
                 self.sign_drafts(&identity, tip, drafts)
