@@ -287,19 +287,14 @@ fn text_query(
     filters: Clauses,
     typos: bool,
 ) -> Result<Box<dyn Query>, IndexError> {
-    let scoring: Vec<Vec<Box<dyn Query>>> = words
-        .iter()
-        .enumerate()
-        .map(|(i, word)| word_query(f, searcher, word, i + 1 == words.len(), typos))
-        .collect::<Result<_, _>>()?;
-    // Someone pasted a whole address or domain: that entry matches even if
-    // some of its words would not (a short word like "jo" in "jo.li@mx.org"
-    // is not looked up as a prefix), and comes first.
-    let whole = analysis::lower(text);
-    let key = whole.contains(['@', '.']).then(|| term(f.key, &whole));
+    let scored = scored_clauses(f, searcher, text, words, typos)?;
     if typos || words.len() < 2 {
-        return Ok(Box::new(plain_query(scoring, key, filters)));
+        return Ok(Box::new(plain_query(scored, filters)));
     }
+    let Scored {
+        words: scoring,
+        key,
+    } = scored;
     let mut required: Clauses = words
         .iter()
         .zip(&scoring)
@@ -317,12 +312,44 @@ fn text_query(
     )))
 }
 
-/// Every word (its scored clauses) must match, or the key; within `filters`.
-fn plain_query(
-    words: Vec<Vec<Box<dyn Query>>>,
+/// What a text query scores by.
+struct Scored {
+    /// Each word's clauses ([`word_query`]).
+    words: Vec<WordClauses>,
+    /// The key clause, when the text is a whole address or domain.
     key: Option<Box<dyn Query>>,
-    filters: Clauses,
-) -> BooleanQuery {
+}
+
+/// Each word's scored clauses, and the key clause when `text` is a whole
+/// address or domain.
+fn scored_clauses(
+    f: &Fields,
+    searcher: &Searcher,
+    text: &str,
+    words: &[String],
+    typos: bool,
+) -> Result<Scored, IndexError> {
+    let scoring = words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| word_query(f, searcher, word, i + 1 == words.len(), typos))
+        .collect::<Result<_, _>>()?;
+    // Someone pasted a whole address or domain: that entry matches even if
+    // some of its words would not (a short word like "jo" in "jo.li@mx.org"
+    // is not looked up as a prefix), and comes first.
+    let whole = analysis::lower(text);
+    let key = whole.contains(['@', '.']).then(|| term(f.key, &whole));
+    Ok(Scored {
+        words: scoring,
+        key,
+    })
+}
+
+/// One word's scored clauses, any of which matches it.
+type WordClauses = Vec<Box<dyn Query>>;
+
+/// Every word (its scored clauses) must match, or the key; within `filters`.
+fn plain_query(Scored { words, key }: Scored, filters: Clauses) -> BooleanQuery {
     let mut clauses: Clauses = words
         .into_iter()
         .map(|scoring| {
@@ -525,14 +552,8 @@ pub(super) fn both_ways(index: &SearchIndex, q: &SearchQuery) -> [Hits; 2] {
     let f = &index.fields;
     let words = analysis::query_words(&q.text);
     let sparse = text_query(f, &searcher, &q.text, &words, filters(f, q), false).unwrap();
-    let scoring = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| word_query(f, &searcher, w, i + 1 == words.len(), false).unwrap())
-        .collect();
-    let key = analysis::lower(&q.text);
-    let key = key.contains(['@', '.']).then(|| term(f.key, &key));
-    let reference = plain_query(scoring, key, filters(f, q));
+    let scored = scored_clauses(f, &searcher, &q.text, &words, false).unwrap();
+    let reference = plain_query(scored, filters(f, q));
     let run = |query: &dyn Query| {
         let collector = (TopDocs::with_limit(10_000).order_by_score(), Count);
         let (hits, total) = searcher.search(query, &collector).unwrap();
