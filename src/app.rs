@@ -445,7 +445,7 @@ pub async fn start_with(
     }
     let dns = if config.dns.enabled {
         Some(
-            crate::dns::start(directory.clone(), &dns_config)
+            crate::dns::start(directory.clone(), &dns_config, &config.data_dir)
                 .await
                 .context("starting the DNS front end")?,
         )

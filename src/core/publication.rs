@@ -50,6 +50,15 @@
 //! for other processes' (the CLI importing beside a server), and it drops
 //! certificates as they expire. [`Publication::version`] increases on every
 //! change of what is published; [`Publication::subscribe`] reports it.
+//!
+//! # Saved between runs
+//!
+//! A serving view is saved to a file (see `snapshot.rs`) when it stops,
+//! after it was loaded from the database, and every [`SAVE_AFTER`]
+//! changes. The next start loads that file, checks that it belongs to
+//! this database (the change it was saved at is there, with the same key;
+//! the schema is the same) and catches up from the changes after it, as a
+//! running view does; otherwise it scans the database.
 
 use std::borrow::Borrow;
 use std::cmp::Reverse;
@@ -67,14 +76,20 @@ use foldhash::{HashMap, HashSet};
 use sha2::Digest as _;
 use smallvec::SmallVec;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::{Directory, Result};
 use crate::domain::{Binding, ChangeKind, ChangeSeq, TrustStatus, Visibility};
-use crate::storage::PublishedRow;
+use crate::storage::{PublishedRow, Store};
+
+mod snapshot;
 
 /// Changes read per round.
 const PAGE: u64 = 5000;
+/// Changes applied after which a serving view saves itself again.
+const SAVE_AFTER: u64 = 100_000;
+/// The shortest time between two saves for [`SAVE_AFTER`].
+const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// How often to look for changes made by other processes, and for expiries.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -457,6 +472,31 @@ struct Shared {
     directory: Option<Directory>,
     /// Where [`Publication::resolve_blocking`] runs the database read.
     runtime: Option<tokio::runtime::Handle>,
+    /// Where a serving view is saved between runs.
+    saved_at: Option<std::path::PathBuf>,
+    /// The change the saved file holds the view at, and when it was
+    /// written or read; `None` until then.
+    last_save: std::sync::Mutex<Option<(ChangeSeq, std::time::Instant)>>,
+    /// Where the view came from when it was built.
+    origin: std::sync::OnceLock<Origin>,
+}
+
+/// Where a view's starting state came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A scan of the database.
+    Database,
+    /// The view saved by an earlier run, taken at this change.
+    Saved(ChangeSeq),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Database => f.write_str("the database"),
+            Origin::Saved(at) => write!(f, "the saved view (at change {})", at.0),
+        }
+    }
 }
 
 /// The published names and certificates. Cheap to clone; clones share one view.
@@ -469,16 +509,36 @@ impl Publication {
     /// Builds the view from the database and keeps it up to date in the
     /// background for as long as a clone of it lives.
     /// `cache_bytes` bounds the DER held in memory.
-    pub async fn start(directory: &Directory, cache_bytes: usize) -> Result<Publication> {
-        let publication = Publication::load(directory, cache_bytes).await?;
+    /// With `saved_at`, the view starts from the file an earlier run saved
+    /// there when it can (module documentation), and saves itself there.
+    pub async fn start(
+        directory: &Directory,
+        cache_bytes: usize,
+        saved_at: Option<std::path::PathBuf>,
+    ) -> Result<Publication> {
+        let publication = Publication::build(directory, cache_bytes, saved_at).await?;
+        if publication.origin() == Some(Origin::Database) && publication.shared.saved_at.is_some() {
+            // So that the next start, even after a crash, need not scan.
+            let p = publication.clone();
+            tokio::spawn(async move { p.save_logged().await });
+        }
         let weak = Arc::downgrade(&publication.shared);
         let writes = directory.subscribe_writes();
         tokio::spawn(run(weak, writes));
         Ok(publication)
     }
 
-    /// Builds the view once, without following later changes (for exports).
+    /// Builds the view once from the database, without following later
+    /// changes (for exports).
     pub async fn load(directory: &Directory, cache_bytes: usize) -> Result<Publication> {
+        Publication::build(directory, cache_bytes, None).await
+    }
+
+    async fn build(
+        directory: &Directory,
+        cache_bytes: usize,
+        saved_at: Option<std::path::PathBuf>,
+    ) -> Result<Publication> {
         let state = State {
             budget: cache_bytes,
             ..State::default()
@@ -489,11 +549,19 @@ impl Publication {
                 version: watch::Sender::new(0),
                 directory: Some(directory.clone()),
                 runtime: tokio::runtime::Handle::try_current().ok(),
+                saved_at,
+                last_save: std::sync::Mutex::new(None),
+                origin: std::sync::OnceLock::new(),
             }),
         };
         publication.initial_load().await?;
         publication.catch_up().await?;
         Ok(publication)
+    }
+
+    /// Where the view's starting state came from (`None` for a fixed view).
+    pub fn origin(&self) -> Option<Origin> {
+        self.shared.origin.get().copied()
     }
 
     /// A view that never changes, holding `certificates` (owner name, DER)
@@ -528,6 +596,9 @@ impl Publication {
                 version: watch::Sender::new(1),
                 directory: None,
                 runtime: None,
+                saved_at: None,
+                last_save: std::sync::Mutex::new(None),
+                origin: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -725,6 +796,82 @@ impl Publication {
         self.catch_up().await
     }
 
+    /// Saves the view where the next start looks for it (nothing for a
+    /// view that is not saved). Returns the change it was saved at.
+    pub async fn save(&self) -> Result<Option<ChangeSeq>> {
+        let (Some(directory), Some(path)) = (&self.shared.directory, &self.shared.saved_at) else {
+            return Ok(None);
+        };
+        let started = std::time::Instant::now();
+        // Under the read lock only long enough to copy out the rows.
+        let (applied, rows) = {
+            let state = self.read();
+            if self.last_save().is_some_and(|(at, _)| at == state.applied) {
+                return Ok(Some(state.applied));
+            }
+            (state.applied, state.saved_rows())
+        };
+        let change_key = match applied.0 {
+            0 => String::new(),
+            n => match directory
+                .inner
+                .store
+                .changes_since(ChangeSeq(n - 1), 1)
+                .await?
+                .first()
+            {
+                Some(c) if c.seq == applied => c.key.clone(),
+                _ => {
+                    return Err(super::CoreError::Internal(format!(
+                        "change {n}, which the publication view applied, is not in the database"
+                    )));
+                }
+            },
+        };
+        let header = snapshot::Header {
+            applied,
+            change_key,
+            schema: Store::schema_version(),
+        };
+        let path = path.clone();
+        let count = rows.len();
+        tokio::task::spawn_blocking(move || {
+            let bytes = snapshot::encode(&header, rows.iter().map(saved_row));
+            snapshot::write_atomically(&path, &bytes)
+        })
+        .await
+        .map_err(|e| super::CoreError::Internal(format!("saving the publication view: {e}")))?
+        .map_err(|e| super::CoreError::Internal(format!("saving the publication view: {e}")))?;
+        *self.last_save() = Some((applied, std::time::Instant::now()));
+        debug!(certificates = count, up_to = applied.0, elapsed = ?started.elapsed(), "publication view saved");
+        Ok(Some(applied))
+    }
+
+    /// [`Publication::save`], a failure logged: the next start then scans.
+    pub async fn save_logged(&self) {
+        if let Err(e) = self.save().await {
+            warn!(error = %e, "saving the publication view failed; the next start scans the database");
+        }
+    }
+
+    fn last_save(&self) -> std::sync::MutexGuard<'_, Option<(ChangeSeq, std::time::Instant)>> {
+        self.shared
+            .last_save
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether enough changed since the last save to save again (the
+    /// first save follows the start, see [`Publication::start`]).
+    fn save_due(&self) -> bool {
+        let Some((at, when)) = *self.last_save() else {
+            return false;
+        };
+        self.shared.saved_at.is_some()
+            && self.applied().0.saturating_sub(at.0) >= SAVE_AFTER
+            && when.elapsed() >= SAVE_EVERY
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-updated
         // in a way that breaks readers (each update is whole), so go on.
@@ -746,29 +893,44 @@ impl Publication {
             return Ok(());
         };
         let store = &directory.inner.store;
-        let head = store.head_seq().await?;
         let now = directory.now();
-        // Only the published columns of attached certificates, straight
-        // into a fresh state on the scan's thread.
         let started = std::time::Instant::now();
         let budget = self.read().budget;
         let fresh = State {
             budget,
             ..State::default()
         };
-        let mut fresh = store
-            .fold_published(fresh, move |state, row| state.load_row(&row, now))
-            .await?;
-        fresh.finish_load();
-        debug!(
+        let saved = match &self.shared.saved_at {
+            Some(path) => load_saved(store, path, now, budget).await?,
+            None => None,
+        };
+        let (fresh, applied, origin) = match saved {
+            Some((state, at)) => (state, at, Origin::Saved(at)),
+            None => {
+                let head = store.head_seq().await?;
+                // Only the published columns of attached certificates,
+                // straight into a fresh state on the scan's thread.
+                let mut fresh = store
+                    .fold_published(fresh, move |state, row| state.load_row(&row, now))
+                    .await?;
+                fresh.finish_load();
+                (fresh, head, Origin::Database)
+            }
+        };
+        info!(
             entries = fresh.mailboxes.len(),
             domains = fresh.domains.len(),
+            from = %origin,
             elapsed = ?started.elapsed(),
             "publication view loaded"
         );
+        let _ = self.shared.origin.set(origin);
+        if origin != Origin::Database {
+            *self.last_save() = Some((applied, std::time::Instant::now()));
+        }
         let mut state = self.write();
         *state = fresh;
-        state.applied = head;
+        state.applied = applied;
         state.version += 1;
         let version = state.version;
         drop(state);
@@ -841,6 +1003,98 @@ impl Publication {
     }
 }
 
+/// One row of [`State::saved_rows`] as the saved view writes it.
+fn saved_row((key, binding, held): &(Arc<str>, Binding, Held)) -> snapshot::SavedRow<'_> {
+    snapshot::SavedRow {
+        key,
+        binding: *binding,
+        id: held.cert.id,
+        digest: held.cert.digest,
+        not_after: held.not_after,
+    }
+}
+
+/// The view saved at `path` by an earlier run, loaded at `now`, with the
+/// change it was saved at; `None` (and why, logged) when there is none or
+/// it cannot be used for this database.
+async fn load_saved(
+    store: &Store,
+    path: &std::path::Path,
+    now: DateTime<Utc>,
+    budget: usize,
+) -> Result<Option<(State, ChangeSeq)>> {
+    let file = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || match std::fs::read(&file) {
+        Ok(bytes) => Some(snapshot::decode(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(Err(e.to_string())),
+    })
+    .await
+    .map_err(|e| super::CoreError::Internal(format!("reading the saved view: {e}")))?;
+    let unusable = |why: &str| {
+        warn!(path = %path.display(), reason = why, "not using the saved publication view; scanning the database");
+    };
+    let (header, rows) = match read {
+        None => return Ok(None),
+        Some(Err(e)) => {
+            unusable(&e);
+            return Ok(None);
+        }
+        Some(Ok(x)) => x,
+    };
+    if header.schema != Store::schema_version() {
+        unusable(&format!(
+            "saved over schema {}, the database is at {}",
+            header.schema,
+            Store::schema_version()
+        ));
+        return Ok(None);
+    }
+    let head = store.head_seq().await?;
+    let at = header.applied;
+    if at > head {
+        unusable(&format!(
+            "saved at change {}, beyond the database's last change {}",
+            at.0, head.0
+        ));
+        return Ok(None);
+    }
+    if at.0 > 0 {
+        let there = store.changes_since(ChangeSeq(at.0 - 1), 1).await?;
+        if !there
+            .first()
+            .is_some_and(|c| c.seq == at && c.key == header.change_key)
+        {
+            unusable(&format!(
+                "change {} of this database is not the one the view was saved at",
+                at.0
+            ));
+            return Ok(None);
+        }
+    }
+    // Catching up reads each changed entry on its own; far behind, one
+    // scan is cheaper.
+    let behind = head.0 - at.0;
+    if behind > rows.len() as u64 / 4 + 10_000 {
+        unusable(&format!("{behind} changes behind the database"));
+        return Ok(None);
+    }
+    let state = tokio::task::spawn_blocking(move || {
+        let mut state = State {
+            budget,
+            ..State::default()
+        };
+        for row in &rows {
+            state.load_row(row, now);
+        }
+        state.finish_load();
+        state
+    })
+    .await
+    .map_err(|e| super::CoreError::Internal(format!("loading the saved view: {e}")))?;
+    Ok(Some((state, at)))
+}
+
 /// What the certificate of `row` publishes at `now`, if anything: its
 /// entry must be public, and the certificate trusted (its stored verdict)
 /// and within its validity. Re-judging at `now` (`TrustVerdict::at`) only
@@ -861,6 +1115,22 @@ fn published(row: &PublishedRow, now: DateTime<Utc>) -> Option<(Binding, Held)> 
 }
 
 impl State {
+    /// Every certificate the view publishes, with its entry's key and
+    /// binding: what [`Publication::save`] writes.
+    fn saved_rows(&self) -> Vec<(Arc<str>, Binding, Held)> {
+        let mut rows = Vec::with_capacity(self.mailboxes.len() + self.domains.len());
+        for (key, set) in &self.mailboxes {
+            rows.extend(set.iter().map(|h| (key.clone(), Binding::Address, *h)));
+        }
+        for list in self.domains.values() {
+            rows.extend(
+                list.iter()
+                    .map(|(key, h)| (key.clone(), Binding::Domain, *h)),
+            );
+        }
+        rows
+    }
+
     /// The certificates published at `name`, sorted, each once: those of
     /// the entries whose address gives the name (each way of reading it
     /// as `local@domain` that the naming rules allow) and the domain-bound
@@ -1230,6 +1500,9 @@ async fn run(weak: Weak<Shared>, mut writes: watch::Receiver<ChangeSeq>) {
         if let Err(e) = publication.catch_up().await {
             warn!(error = %e, "publication catch-up failed; retrying");
         }
+        if publication.save_due() {
+            publication.save_logged().await;
+        }
         drop(publication);
         tokio::select! {
             changed = writes.changed() => {
@@ -1533,6 +1806,50 @@ mod tests {
         assert_eq!(contents(&loaded), contents(&replaced));
         assert_eq!(at_text(&loaded, "john.doe.x.org"), "[1, 2, 5]");
         assert_eq!(at_text(&loaded, "y.org"), "[7, 8]");
+    }
+
+    #[test]
+    fn a_saved_view_loads_back_as_the_same_state() {
+        use Binding::{Address, Domain};
+        let now = Utc::now();
+        let mut rows = vec![
+            row("john.doe@x.org", 1, Address, TrustStatus::Trusted),
+            row("john@doe.x.org", 2, Address, TrustStatus::Trusted),
+            row("doe.x.org", 3, Domain, TrustStatus::Trusted),
+            row("ann@y.org", 4, Address, TrustStatus::Untrusted),
+            row("John.Doe@x.org", 5, Address, TrustStatus::Trusted),
+            row("bob@y.org", 7, Domain, TrustStatus::Trusted),
+            row("y.org", 8, Domain, TrustStatus::Trusted),
+            row("eve@z.org", 9, Address, TrustStatus::Trusted),
+        ];
+        rows[1].not_after = now + chrono::Duration::days(3);
+        rows[7].not_after = now + chrono::Duration::seconds(30);
+        let load = |rows: &[PublishedRow], at: DateTime<Utc>| {
+            let mut s = State::default();
+            for r in rows {
+                s.load_row(r, at);
+            }
+            s.finish_load();
+            s
+        };
+        let original = load(&rows, now);
+        let header = snapshot::Header {
+            applied: ChangeSeq(9),
+            change_key: "eve@z.org".into(),
+            schema: "schema".into(),
+        };
+        let saved = original.saved_rows();
+        assert_eq!(saved.len(), 7, "all but the untrusted certificate");
+        let bytes = snapshot::encode(&header, saved.iter().map(saved_row));
+        let (back_header, back) = snapshot::decode(&bytes).unwrap();
+        assert_eq!(back_header, header);
+        assert_eq!(contents(&load(&back, now)), contents(&original));
+        // Loaded later, what expired meanwhile is left out, as a scan would.
+        let later = now + chrono::Duration::minutes(1);
+        let reloaded = load(&back, later);
+        assert_eq!(contents(&reloaded), contents(&load(&rows, later)));
+        assert_eq!(at_text(&reloaded, "eve.z.org"), "absent");
+        assert_eq!(at_text(&reloaded, "john.doe.x.org"), "[1, 2, 5]");
     }
 
     #[test]

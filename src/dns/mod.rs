@@ -115,14 +115,27 @@ impl DnsServer {
     }
 
     /// Stops the listeners and the NOTIFY task.
+    /// Stops answering and saves the publication view for the next start.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         self.listeners.stop().await;
+        self.handler.publication().save_logged().await;
     }
 }
 
-/// Builds the zones and the publication view and starts answering.
-pub async fn start(directory: Directory, config: &DnsConfig) -> Result<DnsServer, DnsError> {
+/// Where a node's DNS front end saves its publication view between runs.
+pub fn saved_view_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("publication.view")
+}
+
+/// Builds the zones and the publication view and starts answering. The
+/// view is saved in `data_dir` when the server stops, and loaded from there
+/// at the next start when it still fits the database.
+pub async fn start(
+    directory: Directory,
+    config: &DnsConfig,
+    data_dir: &std::path::Path,
+) -> Result<DnsServer, DnsError> {
     if let Some(t) = &config.tsig
         && tsig::TsigKey::new(&t.name, &t.secret).is_none()
     {
@@ -132,7 +145,12 @@ pub async fn start(directory: Directory, config: &DnsConfig) -> Result<DnsServer
     }
     let organisations = directory.list_organisations().await?;
     let zones = ZoneSet::build(config, &organisations)?;
-    let publication = Publication::start(&directory, config.certificate_cache_mb << 20).await?;
+    let publication = Publication::start(
+        &directory,
+        config.certificate_cache_mb << 20,
+        Some(saved_view_path(data_dir)),
+    )
+    .await?;
     let handler =
         Arc::new(Handler::new(zones, publication, config).with_policies(directory.clone()));
     let limits = listener::TransportLimits {

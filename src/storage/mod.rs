@@ -245,6 +245,15 @@ impl Store {
         Ok(())
     }
 
+    /// The name of the newest migration this build knows: what a schema
+    /// migrated by this build is at. Saved derived views record it.
+    pub fn schema_version() -> String {
+        migrations::Migrator::migrations()
+            .last()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default()
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         match self.backend {

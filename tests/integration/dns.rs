@@ -180,6 +180,160 @@ async fn cert_ders(r: &TokioResolver, name: &str) -> Vec<Vec<u8>> {
     out
 }
 
+/// The organisation owning [`ZONE`] and `pki`'s anchor at a real `ccdir`
+/// process, then an entry with a certificate for each of `people`.
+async fn fill_process(
+    client: &reqwest::Client,
+    node: &crate::federation::node::Node,
+    pki: &TestPki,
+    people: &[&str],
+) {
+    let token = node.token();
+    for (path, body, kind) in [
+        (
+            "organisations",
+            json!({"id": ORG, "name": "Cardiology", "domains": [ZONE]}).to_string(),
+            "application/json",
+        ),
+        ("anchors", pki.root_pem(), "application/x-pem-file"),
+    ] {
+        let res = client
+            .post(format!("{}/api/v1/{path}", node.url))
+            .bearer_auth(&token)
+            .header("content-type", kind)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success() || res.status() == StatusCode::CONFLICT,
+            "{}",
+            res.text().await.unwrap()
+        );
+    }
+    for address in people {
+        let pems = [
+            pem_certificate(&pki.valid_leaf(address)),
+            pem_certificate(&pki.issuing_der()),
+        ];
+        let body = json!({"display_name": address, "organisation": ORG, "certificates": pems});
+        crate::federation::node::put_entry(client, node, &token, address, body).await;
+    }
+}
+
+/// Whether `name` has CERT records at a node's DNS, asked until `want` or
+/// for 10 s.
+async fn serves(node: &crate::federation::node::Node, name: &str, want: bool) -> bool {
+    let r = resolver(node.dns.expect("DNS runs"), false);
+    let started = Instant::now();
+    loop {
+        let has = match r.lookup(format!("{name}."), RecordType::CERT).await {
+            Ok(l) => l.answers().iter().any(|a| matches!(a.data, RData::CERT(_))),
+            Err(_) => false,
+        };
+        if has == want || started.elapsed() > Duration::from_secs(10) {
+            return has;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Where the view of a node's last start came from ("the database", "the
+/// saved view ..."), from its log.
+fn view_origin(node: &crate::federation::node::Node) -> String {
+    node.log_text()
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "publication view loaded")
+        .and_then(|v| v["from"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A real `ccdir serve` process saves its publication view when stopped
+/// (SIGTERM), and the next start loads it, caught up with what was
+/// written after it was saved (a SIGKILL loses the save at stop, not the
+/// writes); a damaged file, or one saved by another node, is refused with a
+/// warning and the node scans its database instead. Each start serves the
+/// same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_saved_view_is_loaded_at_start_and_refused_when_it_does_not_fit() {
+    use crate::federation::node::{Node, http};
+    let pki = TestPki::new("Saved View CA");
+    let client = http();
+    let names = |who: &str| (format!("{who}@{ZONE}"), format!("{who}.{ZONE}"));
+    let ((alice, alice_at), (bob, bob_at), (carol, carol_at)) =
+        (names("alice"), names("bob"), names("carol"));
+    let mut node = Node::init("saved-view");
+    let file = ccdir::dns::saved_view_path(node.data_dir());
+    node.start();
+    assert_eq!(view_origin(&node), "the database");
+    fill_process(&client, &node, &pki, &[&alice]).await;
+    assert!(serves(&node, &alice_at, true).await);
+
+    // SIGTERM saves the view; the next start loads it.
+    node.stop();
+    let saved = std::fs::read(&file).expect("saved at stop");
+    node.start();
+    assert!(
+        view_origin(&node).starts_with("the saved view"),
+        "{}",
+        node.log_text()
+    );
+    assert!(serves(&node, &alice_at, true).await);
+    assert!(!serves(&node, &bob_at, false).await);
+
+    // Bob is added, then the node is killed: the file is the older one,
+    // and the next start catches up from the database.
+    fill_process(&client, &node, &pki, &[&bob]).await;
+    assert!(serves(&node, &bob_at, true).await);
+    node.kill();
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        saved,
+        "nothing saved on SIGKILL"
+    );
+    node.start();
+    assert!(view_origin(&node).starts_with("the saved view"));
+    assert!(serves(&node, &alice_at, true).await);
+    assert!(serves(&node, &bob_at, true).await, "caught up with bob");
+    node.stop();
+
+    // A damaged file: refused with the reason, the database scanned.
+    let mut damaged = std::fs::read(&file).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 1;
+    std::fs::write(&file, &damaged).unwrap();
+    node.start();
+    assert_eq!(view_origin(&node), "the database");
+    assert!(
+        node.log_text().contains("checksum does not match"),
+        "{}",
+        node.log_text()
+    );
+    assert!(serves(&node, &alice_at, true).await);
+    assert!(serves(&node, &bob_at, true).await);
+    node.stop();
+
+    // Another node's saved view in this node's data directory.
+    let mut other = Node::init("other-view");
+    other.start();
+    fill_process(&client, &other, &pki, &[&carol]).await;
+    assert!(serves(&other, &carol_at, true).await);
+    other.stop();
+    std::fs::copy(ccdir::dns::saved_view_path(other.data_dir()), &file).unwrap();
+    node.start();
+    assert_eq!(view_origin(&node), "the database", "{}", node.log_text());
+    assert!(
+        node.log_text()
+            .contains("is not the one the view was saved at")
+    );
+    assert!(serves(&node, &alice_at, true).await);
+    assert!(serves(&node, &bob_at, true).await);
+    assert!(!serves(&node, &carol_at, false).await);
+    node.stop();
+}
+
 /// A query message as a client would send it.
 pub fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Vec<u8> {
     let mut m = Message::new(rand::random(), MessageType::Query, OpCode::Query);

@@ -16,7 +16,7 @@
 //! * a key rotation; a root on PostgreSQL.
 
 mod fake;
-mod node;
+pub(crate) mod node;
 
 use std::time::{Duration, Instant};
 

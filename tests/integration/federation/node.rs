@@ -121,7 +121,7 @@ impl Node {
             ])
             .env(
                 "RUST_LOG",
-                "warn,ccdir::app=info,ccdir::core::federation=info",
+                "warn,ccdir::app=info,ccdir::core::federation=info,ccdir::core::publication=info",
             )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
