@@ -1024,8 +1024,10 @@ async fn load_saved(
     budget: usize,
 ) -> Result<Option<(State, ChangeSeq)>> {
     let file = path.to_owned();
-    let read = tokio::task::spawn_blocking(move || match std::fs::read(&file) {
-        Ok(bytes) => Some(snapshot::decode(&bytes)),
+    let opened = tokio::task::spawn_blocking(move || match std::fs::File::open(&file) {
+        Ok(f) => Some(snapshot::SavedView::open(
+            std::io::BufReader::with_capacity(1 << 20, f),
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(Err(e.to_string())),
     })
@@ -1034,14 +1036,15 @@ async fn load_saved(
     let unusable = |why: &str| {
         warn!(path = %path.display(), reason = why, "not using the saved publication view; scanning the database");
     };
-    let (header, rows) = match read {
+    let view = match opened {
         None => return Ok(None),
         Some(Err(e)) => {
             unusable(&e);
             return Ok(None);
         }
-        Some(Ok(x)) => x,
+        Some(Ok(view)) => view,
     };
+    let header = view.header().clone();
     if header.schema != Store::schema_version() {
         unusable(&format!(
             "saved over schema {}, the database is at {}",
@@ -1075,24 +1078,30 @@ async fn load_saved(
     // Catching up reads each changed entry on its own; far behind, one
     // scan is cheaper.
     let behind = head.0 - at.0;
-    if behind > rows.len() as u64 / 4 + 10_000 {
+    if behind > view.count() / 4 + 10_000 {
         unusable(&format!("{behind} changes behind the database"));
         return Ok(None);
     }
-    let state = tokio::task::spawn_blocking(move || {
+    // Rows are loaded as the file is read; the state counts only once the
+    // whole file proved sound.
+    let loaded = tokio::task::spawn_blocking(move || {
         let mut state = State {
             budget,
             ..State::default()
         };
-        for row in &rows {
-            state.load_row(row, now);
-        }
+        view.rows(|row| state.load_row(&row, now))?;
         state.finish_load();
-        state
+        Ok::<_, String>(state)
     })
     .await
     .map_err(|e| super::CoreError::Internal(format!("loading the saved view: {e}")))?;
-    Ok(Some((state, at)))
+    match loaded {
+        Ok(state) => Ok(Some((state, at))),
+        Err(e) => {
+            unusable(&e);
+            Ok(None)
+        }
+    }
 }
 
 /// What the certificate of `row` publishes at `now`, if anything: its

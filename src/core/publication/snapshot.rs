@@ -99,98 +99,142 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Decodes a saved view into its header and rows (as the database would
-/// give them: public entries, trusted certificates). Any fault, a wrong
-/// checksum included, is an error saying what is wrong.
-pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Vec<PublishedRow>), String> {
-    let body_len = bytes
-        .len()
-        .checked_sub(DIGEST)
-        .ok_or("shorter than its checksum")?;
-    let (body, digest) = bytes.split_at(body_len);
-    if !bytes.starts_with(MAGIC) {
-        return Err("not a saved publication view".into());
-    }
-    if Sha256::digest(body).as_slice() != digest {
-        return Err("the checksum does not match (a torn or damaged file)".into());
-    }
-    let mut r = Reader {
-        bytes: body,
-        at: MAGIC.len(),
-    };
-    let format = u32::from_le_bytes(r.array()?);
-    if format != FORMAT {
-        return Err(format!("format {format}, this version reads {FORMAT}"));
-    }
-    let header = Header {
-        applied: ChangeSeq(u64::from_le_bytes(r.array()?)),
-        change_key: r.string()?.to_owned(),
-        schema: r.string()?.to_owned(),
-    };
-    let count = u64::from_le_bytes(r.array()?);
-    // Each row takes at least 29 octets: no count beyond what the file holds.
-    let capacity = usize::try_from(count)
-        .ok()
-        .filter(|c| c.saturating_mul(29) <= body.len())
-        .ok_or("more rows announced than the file holds")?;
-    let mut rows = Vec::with_capacity(capacity);
-    for _ in 0..count {
-        let binding = match r.array::<1>()? {
-            [0] => Binding::Address,
-            [1] => Binding::Domain,
-            [b] => return Err(format!("unknown binding {b}")),
+/// A saved view being read: its header, checked, and its rows still to
+/// come. Rows are read as they are used, so that reading the file overlaps
+/// with loading them; only [`SavedView::rows`] returning `Ok` says the
+/// file was whole (its checksum matched), and until then what was loaded
+/// from it must be held back.
+pub(super) struct SavedView<R> {
+    reader: Hashing<R>,
+    header: Header,
+    count: u64,
+}
+
+impl<R: std::io::Read> SavedView<R> {
+    /// Reads and checks the header. Errors say what is wrong.
+    pub fn open(reader: R) -> Result<SavedView<R>, String> {
+        let mut reader = Hashing {
+            inner: reader,
+            digest: Sha256::new(),
+            at: 0,
         };
-        let key = r.string()?.to_owned();
-        let id = i64::from_le_bytes(r.array()?);
-        let digest = u64::from_le_bytes(r.array()?);
-        let not_after = i64::from_le_bytes(r.array()?);
-        let not_after = DateTime::<Utc>::from_timestamp(not_after, 0)
-            .ok_or_else(|| format!("not_after {not_after} is out of range"))?;
-        rows.push(PublishedRow {
-            key,
-            visibility: Visibility::Public,
-            binding,
-            trust: TrustStatus::Trusted,
-            not_before: DateTime::<Utc>::MIN_UTC,
-            not_after,
-            id,
-            fingerprint_prefix: digest,
-        });
+        if reader.array::<8>()? != *MAGIC {
+            return Err("not a saved publication view".into());
+        }
+        let format = u32::from_le_bytes(reader.array()?);
+        if format != FORMAT {
+            return Err(format!("format {format}, this version reads {FORMAT}"));
+        }
+        let header = Header {
+            applied: ChangeSeq(u64::from_le_bytes(reader.array()?)),
+            change_key: reader.string()?,
+            schema: reader.string()?,
+        };
+        let count = u64::from_le_bytes(reader.array()?);
+        Ok(SavedView {
+            reader,
+            header,
+            count,
+        })
     }
-    if r.at != body.len() {
-        return Err(format!("{} octets after the last row", body.len() - r.at));
+
+    pub fn header(&self) -> &Header {
+        &self.header
     }
-    Ok((header, rows))
+
+    /// How many rows the file says follow.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Hands each row to `visit` (as the database would give it: a public
+    /// entry, a trusted certificate), then checks the checksum and that
+    /// nothing follows it.
+    pub fn rows(mut self, mut visit: impl FnMut(PublishedRow)) -> Result<(), String> {
+        let r = &mut self.reader;
+        for _ in 0..self.count {
+            let binding = match r.array::<1>()? {
+                [0] => Binding::Address,
+                [1] => Binding::Domain,
+                [b] => return Err(format!("unknown binding {b}")),
+            };
+            let key = r.string()?;
+            let id = i64::from_le_bytes(r.array()?);
+            let digest = u64::from_le_bytes(r.array()?);
+            let not_after = i64::from_le_bytes(r.array()?);
+            let not_after = DateTime::<Utc>::from_timestamp(not_after, 0)
+                .ok_or_else(|| format!("not_after {not_after} is out of range"))?;
+            visit(PublishedRow {
+                key,
+                visibility: Visibility::Public,
+                binding,
+                trust: TrustStatus::Trusted,
+                not_before: DateTime::<Utc>::MIN_UTC,
+                not_after,
+                id,
+                fingerprint_prefix: digest,
+            });
+        }
+        let computed = std::mem::take(&mut r.digest).finalize();
+        let mut stored = [0u8; DIGEST];
+        r.inner
+            .read_exact(&mut stored)
+            .map_err(|_| format!("truncated at octet {}", r.at))?;
+        if computed.as_slice() != stored {
+            return Err("the checksum does not match (a torn or damaged file)".into());
+        }
+        let mut more = [0u8; 1];
+        match r.inner.read(&mut more) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err("octets after the checksum".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// A reader that hashes what it reads and counts octets, for errors.
+struct Hashing<R> {
+    inner: R,
+    digest: Sha256,
+    at: u64,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|e| *e <= self.bytes.len())
-            .ok_or_else(|| format!("truncated at octet {}", self.at))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
+impl<R: std::io::Read> Hashing<R> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
         let mut out = [0; N];
-        out.copy_from_slice(self.take(N)?);
+        self.fill(&mut out)?;
         Ok(out)
     }
 
-    fn string(&mut self) -> Result<&'a str, String> {
-        let len = u32::from_le_bytes(self.array()?) as usize;
-        std::str::from_utf8(self.take(len)?)
-            .map_err(|_| format!("bad UTF-8 before octet {}", self.at))
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), String> {
+        self.inner
+            .read_exact(out)
+            .map_err(|_| format!("truncated at octet {}", self.at))?;
+        self.digest.update(&*out);
+        self.at += out.len() as u64;
+        Ok(())
     }
+
+    fn string(&mut self) -> Result<String, String> {
+        let len = u32::from_le_bytes(self.array()?) as usize;
+        // No saved string is longer than a key; a larger length is damage.
+        if len > 4096 {
+            return Err(format!("a string of {len} octets at octet {}", self.at));
+        }
+        let mut bytes = vec![0; len];
+        self.fill(&mut bytes)?;
+        String::from_utf8(bytes).map_err(|_| format!("bad UTF-8 before octet {}", self.at))
+    }
+}
+
+/// The header and every row of a saved view in memory (tests).
+#[cfg(test)]
+pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Vec<PublishedRow>), String> {
+    let view = SavedView::open(bytes)?;
+    let header = view.header().clone();
+    let mut rows = Vec::new();
+    view.rows(|r| rows.push(r))?;
+    Ok((header, rows))
 }
 
 /// Writes `bytes` to `path` so that a reader finds the old file or the new
@@ -272,7 +316,14 @@ mod tests {
             );
         }
         let err = decode(&good[..good.len() - 1]).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+        let mut flipped = good.clone();
+        flipped[good.len() - 40] ^= 1;
+        let err = decode(&flipped).unwrap_err();
         assert!(err.contains("checksum"), "{err}");
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(decode(&longer).unwrap_err().contains("after the checksum"));
         assert!(decode(b"not a view at all, just some text here ...").is_err());
     }
 
