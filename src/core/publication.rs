@@ -479,6 +479,8 @@ struct Shared {
     last_save: std::sync::Mutex<Option<(ChangeSeq, std::time::Instant)>>,
     /// Where the view came from when it was built.
     origin: std::sync::OnceLock<Origin>,
+    /// Held while saving.
+    saving: tokio::sync::Mutex<()>,
 }
 
 /// Where a view's starting state came from.
@@ -552,6 +554,7 @@ impl Publication {
                 saved_at,
                 last_save: std::sync::Mutex::new(None),
                 origin: std::sync::OnceLock::new(),
+                saving: tokio::sync::Mutex::new(()),
             }),
         };
         publication.initial_load().await?;
@@ -599,6 +602,7 @@ impl Publication {
                 saved_at: None,
                 last_save: std::sync::Mutex::new(None),
                 origin: std::sync::OnceLock::new(),
+                saving: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -802,6 +806,8 @@ impl Publication {
         let (Some(directory), Some(path)) = (&self.shared.directory, &self.shared.saved_at) else {
             return Ok(None);
         };
+        // One save at a time: they share the temporary file.
+        let _saving = self.shared.saving.lock().await;
         let started = std::time::Instant::now();
         // Under the read lock only long enough to copy out the rows.
         let (applied, rows) = {
@@ -811,22 +817,11 @@ impl Publication {
             }
             (state.applied, state.saved_rows())
         };
-        let change_key = match applied.0 {
-            0 => String::new(),
-            n => match directory
-                .inner
-                .store
-                .changes_since(ChangeSeq(n - 1), 1)
-                .await?
-                .first()
-            {
-                Some(c) if c.seq == applied => c.key.clone(),
-                _ => {
-                    return Err(super::CoreError::Internal(format!(
-                        "change {n}, which the publication view applied, is not in the database"
-                    )));
-                }
-            },
+        let Some(change_key) = change_key_at(&directory.inner.store, applied).await? else {
+            return Err(super::CoreError::Internal(format!(
+                "change {}, which the publication view applied, is not in the database",
+                applied.0
+            )));
         };
         let header = snapshot::Header {
             applied,
@@ -1014,6 +1009,16 @@ fn saved_row((key, binding, held): &(Arc<str>, Binding, Held)) -> snapshot::Save
     }
 }
 
+/// The key of change `at` ("" for 0, before any change); `None` when the
+/// database holds no change `at`.
+async fn change_key_at(store: &Store, at: ChangeSeq) -> Result<Option<String>> {
+    if at.0 == 0 {
+        return Ok(Some(String::new()));
+    }
+    let there = store.changes_since(ChangeSeq(at.0 - 1), 1).await?;
+    Ok(there.into_iter().find(|c| c.seq == at).map(|c| c.key))
+}
+
 /// The view saved at `path` by an earlier run, loaded at `now`, with the
 /// change it was saved at; `None` (and why, logged) when there is none or
 /// it cannot be used for this database.
@@ -1062,18 +1067,12 @@ async fn load_saved(
         ));
         return Ok(None);
     }
-    if at.0 > 0 {
-        let there = store.changes_since(ChangeSeq(at.0 - 1), 1).await?;
-        if !there
-            .first()
-            .is_some_and(|c| c.seq == at && c.key == header.change_key)
-        {
-            unusable(&format!(
-                "change {} of this database is not the one the view was saved at",
-                at.0
-            ));
-            return Ok(None);
-        }
+    if change_key_at(store, at).await?.as_ref() != Some(&header.change_key) {
+        unusable(&format!(
+            "change {} of this database is not the one the view was saved at",
+            at.0
+        ));
+        return Ok(None);
     }
     // Catching up reads each changed entry on its own; far behind, one
     // scan is cheaper.
@@ -1777,26 +1776,38 @@ mod tests {
         out
     }
 
-    #[test]
-    fn loading_rows_gives_the_state_of_replacing_whole_entries() {
+    /// Rows of entries whose names overlap, a certificate not trusted, and
+    /// an entry's second certificate not next to its first.
+    fn sample_rows() -> Vec<PublishedRow> {
         use Binding::{Address, Domain};
-        let rows = vec![
+        vec![
             row("john.doe@x.org", 1, Address, TrustStatus::Trusted),
             row("john@doe.x.org", 2, Address, TrustStatus::Trusted),
             row("doe.x.org", 3, Domain, TrustStatus::Trusted),
             row("ann@y.org", 4, Address, TrustStatus::Untrusted),
-            // An entry's second certificate, not next to its first.
             row("John.Doe@x.org", 5, Address, TrustStatus::Trusted),
             row("ann@y.org", 6, Address, TrustStatus::Trusted),
             row("bob@y.org", 7, Domain, TrustStatus::Trusted),
             row("y.org", 8, Domain, TrustStatus::Trusted),
-        ];
-        let now = Utc::now();
-        let mut loaded = State::default();
-        for r in &rows {
-            loaded.load_row(r, now);
+        ]
+    }
+
+    /// A state loaded from `rows` at `now`, as the start-up scan loads it.
+    fn loaded(rows: &[PublishedRow], now: DateTime<Utc>) -> State {
+        let mut s = State::default();
+        for r in rows {
+            s.load_row(r, now);
         }
-        loaded.finish_load();
+        s.finish_load();
+        s
+    }
+
+    #[test]
+    fn loading_rows_gives_the_state_of_replacing_whole_entries() {
+        use Binding::{Address, Domain};
+        let rows = sample_rows();
+        let now = Utc::now();
+        let loaded = loaded(&rows, now);
 
         let mut grouped: BTreeMap<String, (Held1, Held1)> = BTreeMap::new();
         for r in &rows {
@@ -1819,28 +1830,12 @@ mod tests {
 
     #[test]
     fn a_saved_view_loads_back_as_the_same_state() {
-        use Binding::{Address, Domain};
         let now = Utc::now();
-        let mut rows = vec![
-            row("john.doe@x.org", 1, Address, TrustStatus::Trusted),
-            row("john@doe.x.org", 2, Address, TrustStatus::Trusted),
-            row("doe.x.org", 3, Domain, TrustStatus::Trusted),
-            row("ann@y.org", 4, Address, TrustStatus::Untrusted),
-            row("John.Doe@x.org", 5, Address, TrustStatus::Trusted),
-            row("bob@y.org", 7, Domain, TrustStatus::Trusted),
-            row("y.org", 8, Domain, TrustStatus::Trusted),
-            row("eve@z.org", 9, Address, TrustStatus::Trusted),
-        ];
+        let mut rows = sample_rows();
+        rows.push(row("eve@z.org", 9, Binding::Address, TrustStatus::Trusted));
         rows[1].not_after = now + chrono::Duration::days(3);
-        rows[7].not_after = now + chrono::Duration::seconds(30);
-        let load = |rows: &[PublishedRow], at: DateTime<Utc>| {
-            let mut s = State::default();
-            for r in rows {
-                s.load_row(r, at);
-            }
-            s.finish_load();
-            s
-        };
+        rows[8].not_after = now + chrono::Duration::seconds(30);
+        let load = loaded;
         let original = load(&rows, now);
         let header = snapshot::Header {
             applied: ChangeSeq(9),
@@ -1848,7 +1843,7 @@ mod tests {
             schema: "schema".into(),
         };
         let saved = original.saved_rows();
-        assert_eq!(saved.len(), 7, "all but the untrusted certificate");
+        assert_eq!(saved.len(), 8, "all but the untrusted certificate");
         let bytes = snapshot::encode(&header, saved.iter().map(saved_row));
         let (back_header, back) = snapshot::decode(&bytes).unwrap();
         assert_eq!(back_header, header);
