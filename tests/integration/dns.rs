@@ -258,13 +258,28 @@ fn view_origin(node: &crate::federation::node::Node) -> String {
 /// same answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_saved_view_is_loaded_at_start_and_refused_when_it_does_not_fit() {
+    saved_view_scenario(None).await;
+}
+
+/// The same on PostgreSQL (the change log and its counter are the
+/// database's own there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_saved_view_works_on_postgres() {
+    let Some(db) = crate::support::PgDatabase::create("saved_view").await else {
+        return;
+    };
+    saved_view_scenario(Some(db.url.clone())).await;
+    db.drop_now().await;
+}
+
+async fn saved_view_scenario(database_url: Option<String>) {
     use crate::federation::node::{Node, http};
     let pki = TestPki::new("Saved View CA");
     let client = http();
     let names = |who: &str| (format!("{who}@{ZONE}"), format!("{who}.{ZONE}"));
     let ((alice, alice_at), (bob, bob_at), (carol, carol_at)) =
         (names("alice"), names("bob"), names("carol"));
-    let mut node = Node::init("saved-view");
+    let mut node = Node::init_on("saved-view", database_url);
     let file = ccdir::dns::saved_view_path(node.data_dir());
     node.start();
     assert_eq!(view_origin(&node), "the database");
