@@ -477,15 +477,13 @@ struct Shared {
     /// The change the saved file holds the view at, and when it was
     /// written or read; `None` until then.
     last_save: std::sync::Mutex<Option<(ChangeSeq, std::time::Instant)>>,
-    /// Where the view came from when it was built.
-    origin: std::sync::OnceLock<Origin>,
     /// Held while saving.
     saving: tokio::sync::Mutex<()>,
 }
 
 /// Where a view's starting state came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+enum Origin {
     /// A scan of the database.
     Database,
     /// The view saved by an earlier run, taken at this change.
@@ -519,8 +517,9 @@ impl Publication {
         saved_at: Option<std::path::PathBuf>,
     ) -> Result<Publication> {
         let publication = Publication::build(directory, cache_bytes, saved_at).await?;
-        if publication.origin() == Some(Origin::Database) && publication.shared.saved_at.is_some() {
-            // So that the next start, even after a crash, need not scan.
+        if publication.last_save().is_none() {
+            // Scanned: saved now, so that the next start, even after a
+            // crash, need not scan (nothing for a view that is not saved).
             let p = publication.clone();
             tokio::spawn(async move { p.save_logged().await });
         }
@@ -553,18 +552,12 @@ impl Publication {
                 runtime: tokio::runtime::Handle::try_current().ok(),
                 saved_at,
                 last_save: std::sync::Mutex::new(None),
-                origin: std::sync::OnceLock::new(),
                 saving: tokio::sync::Mutex::new(()),
             }),
         };
         publication.initial_load().await?;
         publication.catch_up().await?;
         Ok(publication)
-    }
-
-    /// Where the view's starting state came from (`None` for a fixed view).
-    pub fn origin(&self) -> Option<Origin> {
-        self.shared.origin.get().copied()
     }
 
     /// A view that never changes, holding `certificates` (owner name, DER)
@@ -601,7 +594,6 @@ impl Publication {
                 runtime: None,
                 saved_at: None,
                 last_save: std::sync::Mutex::new(None),
-                origin: std::sync::OnceLock::new(),
                 saving: tokio::sync::Mutex::new(()),
             }),
         }
@@ -830,13 +822,15 @@ impl Publication {
         };
         let path = path.clone();
         let count = rows.len();
-        tokio::task::spawn_blocking(move || {
+        let written = tokio::task::spawn_blocking(move || {
             let bytes = snapshot::encode(&header, rows.iter().map(saved_row));
-            snapshot::write_atomically(&path, &bytes)
+            snapshot::write_atomically(&path, &bytes).map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| super::CoreError::Internal(format!("saving the publication view: {e}")))?
-        .map_err(|e| super::CoreError::Internal(format!("saving the publication view: {e}")))?;
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        written
+            .map_err(|e| super::CoreError::Internal(format!("saving the publication view: {e}")))?;
         *self.last_save() = Some((applied, std::time::Instant::now()));
         debug!(certificates = count, up_to = applied.0, elapsed = ?started.elapsed(), "publication view saved");
         Ok(Some(applied))
@@ -891,10 +885,6 @@ impl Publication {
         let now = directory.now();
         let started = std::time::Instant::now();
         let budget = self.read().budget;
-        let fresh = State {
-            budget,
-            ..State::default()
-        };
         let saved = match &self.shared.saved_at {
             Some(path) => load_saved(store, path, now, budget).await?,
             None => None,
@@ -905,6 +895,10 @@ impl Publication {
                 let head = store.head_seq().await?;
                 // Only the published columns of attached certificates,
                 // straight into a fresh state on the scan's thread.
+                let fresh = State {
+                    budget,
+                    ..State::default()
+                };
                 let mut fresh = store
                     .fold_published(fresh, move |state, row| state.load_row(&row, now))
                     .await?;
@@ -919,7 +913,6 @@ impl Publication {
             elapsed = ?started.elapsed(),
             "publication view loaded"
         );
-        let _ = self.shared.origin.set(origin);
         if origin != Origin::Database {
             *self.last_save() = Some((applied, std::time::Instant::now()));
         }

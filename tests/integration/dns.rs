@@ -273,7 +273,7 @@ async fn the_saved_view_works_on_postgres() {
 }
 
 async fn saved_view_scenario(database_url: Option<String>) {
-    use crate::federation::node::{Node, http};
+    use crate::federation::node::{Node, http, wait_for};
     let pki = TestPki::new("Saved View CA");
     let client = http();
     let names = |who: &str| (format!("{who}@{ZONE}"), format!("{who}.{ZONE}"));
@@ -327,6 +327,21 @@ async fn saved_view_scenario(database_url: Option<String>) {
         node.log_text()
     );
     assert!(serves(&node, &alice_at, true).await);
+    assert!(serves(&node, &bob_at, true).await);
+    // A start that scanned saves the view right away: killed then, the
+    // next start still loads it.
+    wait_for(
+        "the view saved after the scan",
+        Duration::from_secs(10),
+        || {
+            let (file, damaged) = (&file, &damaged);
+            async move { std::fs::read(file).is_ok_and(|now| now != *damaged) }
+        },
+    )
+    .await;
+    node.kill();
+    node.start();
+    assert!(view_origin(&node).starts_with("the saved view"));
     assert!(serves(&node, &bob_at, true).await);
     node.stop();
 
