@@ -126,6 +126,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::bench::crypto::run(records)?);
             Ok(())
         }
+        Command::Bench(BenchCommand::View { rounds }) => {
+            let key = load_key(&config)?;
+            crate::bench::view::run(&config, key, rounds).await
+        }
         Command::Bench(BenchCommand::Policy(args)) => crate::bench::policy::run(args).await,
     }
 }

@@ -178,6 +178,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         records: usize,
     },
+    /// How long the DNS publication view takes to load at start on an
+    /// existing node (`--data-dir`): from the view a stopped server saved
+    /// (saved first if there is none) and by scanning the database.
+    View {
+        /// Loads each way.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Policy feeds: many SSE and webhook subscribers on one node —
     /// delivery latency, sustained events/s, DNS policy lookups/s.
     Policy(crate::bench::policy::PolicyBenchArgs),

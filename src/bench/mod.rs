@@ -13,6 +13,7 @@
 pub mod crypto;
 pub mod federation;
 pub mod policy;
+pub mod view;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};

@@ -535,6 +535,17 @@ impl Publication {
         Publication::build(directory, cache_bytes, None).await
     }
 
+    /// Builds the view once as [`Publication::start`] does, from the file
+    /// at `saved_at` when it fits the database, without following later
+    /// changes or saving (`ccdir bench view` times it).
+    pub async fn load_at(
+        directory: &Directory,
+        cache_bytes: usize,
+        saved_at: std::path::PathBuf,
+    ) -> Result<Publication> {
+        Publication::build(directory, cache_bytes, Some(saved_at)).await
+    }
+
     async fn build(
         directory: &Directory,
         cache_bytes: usize,
@@ -841,6 +852,19 @@ impl Publication {
         if let Err(e) = self.save().await {
             warn!(error = %e, "saving the publication view failed; the next start scans the database");
         }
+    }
+
+    /// How many entries publish address-bound certificates, and at how
+    /// many names domain-bound ones are published.
+    pub fn sizes(&self) -> (usize, usize) {
+        let state = self.read();
+        (state.mailboxes.len(), state.domains.len())
+    }
+
+    /// The change the view last saved its file at or loaded it from;
+    /// none when it has done neither (it scanned the database).
+    pub fn saved_change(&self) -> Option<ChangeSeq> {
+        self.last_save().map(|(at, _)| at)
     }
 
     fn last_save(&self) -> std::sync::MutexGuard<'_, Option<(ChangeSeq, std::time::Instant)>> {
