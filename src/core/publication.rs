@@ -328,7 +328,9 @@ fn encode<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Option<KeyBytes> {
             return None;
         }
         out.push(label.len() as u8);
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
+        let at = out.len();
+        out.extend_from_slice(label);
+        out[at..].make_ascii_lowercase();
         if out.len() > 254 {
             return None;
         }
@@ -365,17 +367,20 @@ struct AddressNames {
 
 impl AddressNames {
     fn of(local: &str, domain: &str) -> AddressNames {
-        let domain_labels = || domain.split('.').map(str::as_bytes);
-        let dotted = publishable(local.split('.').map(str::as_bytes).chain(domain_labels()));
-        let single = if local.contains('.') {
-            publishable(std::iter::once(local.as_bytes()).chain(domain_labels()))
+        fn labels(text: &str) -> impl Iterator<Item = &[u8]> {
+            text.as_bytes().split(|&b| b == b'.')
+        }
+        let local_labels = labels(local).count();
+        let dotted = publishable(labels(local).chain(labels(domain)));
+        let single = if local_labels > 1 {
+            publishable(std::iter::once(local.as_bytes()).chain(labels(domain)))
         } else {
             None
         };
         AddressNames {
             dotted,
             single,
-            local_labels: local.split('.').count(),
+            local_labels,
         }
     }
 
@@ -1046,15 +1051,9 @@ async fn load_saved(
     budget: usize,
 ) -> Result<Option<(State, ChangeSeq)>> {
     let file = path.to_owned();
-    let opened = tokio::task::spawn_blocking(move || match std::fs::File::open(&file) {
-        Ok(f) => Some(snapshot::SavedView::open(
-            std::io::BufReader::with_capacity(1 << 20, f),
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some(Err(e.to_string())),
-    })
-    .await
-    .map_err(|e| super::CoreError::Internal(format!("reading the saved view: {e}")))?;
+    let opened = tokio::task::spawn_blocking(move || snapshot::SavedView::open_file(&file))
+        .await
+        .map_err(|e| super::CoreError::Internal(format!("reading the saved view: {e}")))?;
     let unusable = |why: &str| {
         warn!(path = %path.display(), reason = why, "not using the saved publication view; scanning the database");
     };
@@ -1105,7 +1104,12 @@ async fn load_saved(
             budget,
             ..State::default()
         };
-        view.rows(|row| state.load_row(&row, now))?;
+        // Sized once for the rows the file holds (bounded by its length).
+        let rows = usize::try_from(view.count()).unwrap_or(usize::MAX);
+        state.mailboxes.reserve(rows);
+        state.local_below.reserve(rows);
+        state.expiries.reserve(rows);
+        view.rows(|row| state.load_row(row, now))?;
         state.finish_load();
         Ok::<_, String>(state)
     })
@@ -1237,9 +1241,8 @@ impl State {
                 bump_name(&mut self.below, s, delta);
             }
         }
-        let hashes: SmallVec<[u64; 4]> = names.local_ancestors().map(|s| self.hash(s)).collect();
-        for h in hashes {
-            bump_hash(&mut self.local_below, h, delta);
+        for s in names.local_ancestors() {
+            bump_hash(&mut self.local_below, self.seed.hash_one(s), delta);
         }
     }
 
@@ -1491,22 +1494,20 @@ fn order(h: &Held) -> (u64, i64, i64) {
 /// Adds `delta` to the count of `name`, dropping it at zero; true when it
 /// went from or to zero.
 fn bump_name(map: &mut HashMap<NameKey, u32>, name: &[u8], delta: i32) -> bool {
-    let before = map.get(name).copied().unwrap_or(0);
-    let after = before.saturating_add_signed(delta);
-    match (before, after) {
-        (_, 0) => {
-            map.remove(name);
+    // Most calls count a name already held up or down: one lookup.
+    if let Some(count) = map.get_mut(name) {
+        *count = count.saturating_add_signed(delta);
+        if *count > 0 {
+            return false;
         }
-        (0, _) => {
-            map.insert(NameKey(name.into()), after);
-        }
-        _ => {
-            if let Some(count) = map.get_mut(name) {
-                *count = after;
-            }
-        }
+        map.remove(name);
+        return true;
     }
-    (before == 0) != (after == 0)
+    let after = 0u32.saturating_add_signed(delta);
+    if after > 0 {
+        map.insert(NameKey(name.into()), after);
+    }
+    after > 0
 }
 
 /// [`bump_name`] for a hashed name.

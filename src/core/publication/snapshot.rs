@@ -41,6 +41,8 @@ const MAGIC: &[u8; 8] = b"ccdirpv\x01";
 /// Changes whenever this layout, or what a row means, does.
 const FORMAT: u32 = 1;
 const DIGEST: usize = 32;
+/// The octets of a row with an empty key.
+const MIN_ROW: u64 = 1 + 4 + 8 + 8 + 8;
 
 /// When and over what a view was saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,17 +107,43 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 /// file was whole (its checksum matched), and until then what was loaded
 /// from it must be held back.
 pub(super) struct SavedView<R> {
-    reader: Hashing<R>,
+    reader: Fields<R>,
     header: Header,
     count: u64,
+    /// Where the checksum starts: the octets it covers.
+    hashed: u64,
+}
+
+impl SavedView<std::fs::File> {
+    /// Opens the saved view at `path`; `None` when there is none.
+    pub fn open_file(path: &Path) -> Option<Result<SavedView<std::fs::File>, String>> {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        Some(
+            file.metadata()
+                .map_err(|e| e.to_string())
+                .and_then(|m| SavedView::open(file, m.len())),
+        )
+    }
 }
 
 impl<R: std::io::Read> SavedView<R> {
-    /// Reads and checks the header. Errors say what is wrong.
-    pub fn open(reader: R) -> Result<SavedView<R>, String> {
-        let mut reader = Hashing {
+    /// Reads and checks the header of a saved view `len` octets long.
+    /// Errors say what is wrong.
+    pub fn open(reader: R, len: u64) -> Result<SavedView<R>, String> {
+        let Some(hashed) = len.checked_sub(DIGEST as u64) else {
+            return Err(format!("truncated: {len} octets"));
+        };
+        let hashing = Hashing {
             inner: reader,
             digest: Sha256::new(),
+            left: hashed,
+        };
+        let mut reader = Fields {
+            inner: std::io::BufReader::with_capacity(1 << 20, hashing),
             at: 0,
         };
         if reader.array::<8>()? != *MAGIC {
@@ -125,16 +153,26 @@ impl<R: std::io::Read> SavedView<R> {
         if format != FORMAT {
             return Err(format!("format {format}, this version reads {FORMAT}"));
         }
-        let header = Header {
-            applied: ChangeSeq(u64::from_le_bytes(reader.array()?)),
-            change_key: reader.string()?,
-            schema: reader.string()?,
-        };
+        let mut change_key = String::new();
+        let mut schema = String::new();
+        let applied = ChangeSeq(u64::from_le_bytes(reader.array()?));
+        reader.string(&mut change_key)?;
+        reader.string(&mut schema)?;
         let count = u64::from_le_bytes(reader.array()?);
+        // Bounds what a reader may reserve for the rows.
+        let room = hashed.saturating_sub(reader.at);
+        if count > room / MIN_ROW {
+            return Err(format!("{count} rows cannot fit in {room} octets"));
+        }
         Ok(SavedView {
             reader,
-            header,
+            header: Header {
+                applied,
+                change_key,
+                schema,
+            },
             count,
+            hashed,
         })
     }
 
@@ -150,41 +188,52 @@ impl<R: std::io::Read> SavedView<R> {
     /// Hands each row to `visit` (as the database would give it: a public
     /// entry, a trusted certificate), then checks the checksum and that
     /// nothing follows it.
-    pub fn rows(mut self, mut visit: impl FnMut(PublishedRow)) -> Result<(), String> {
+    pub fn rows(mut self, mut visit: impl FnMut(&PublishedRow)) -> Result<(), String> {
         let r = &mut self.reader;
+        let mut row = PublishedRow {
+            key: String::new(),
+            visibility: Visibility::Public,
+            binding: Binding::Address,
+            trust: TrustStatus::Trusted,
+            not_before: DateTime::<Utc>::MIN_UTC,
+            not_after: DateTime::<Utc>::MIN_UTC,
+            id: 0,
+            fingerprint_prefix: 0,
+        };
         for _ in 0..self.count {
-            let binding = match r.array::<1>()? {
+            row.binding = match r.array::<1>()? {
                 [0] => Binding::Address,
                 [1] => Binding::Domain,
                 [b] => return Err(format!("unknown binding {b}")),
             };
-            let key = r.string()?;
-            let id = i64::from_le_bytes(r.array()?);
-            let digest = u64::from_le_bytes(r.array()?);
+            r.string(&mut row.key)?;
+            row.id = i64::from_le_bytes(r.array()?);
+            row.fingerprint_prefix = u64::from_le_bytes(r.array()?);
             let not_after = i64::from_le_bytes(r.array()?);
-            let not_after = DateTime::<Utc>::from_timestamp(not_after, 0)
+            row.not_after = DateTime::<Utc>::from_timestamp(not_after, 0)
                 .ok_or_else(|| format!("not_after {not_after} is out of range"))?;
-            visit(PublishedRow {
-                key,
-                visibility: Visibility::Public,
-                binding,
-                trust: TrustStatus::Trusted,
-                not_before: DateTime::<Utc>::MIN_UTC,
-                not_after,
-                id,
-                fingerprint_prefix: digest,
-            });
+            visit(&row);
         }
-        let computed = std::mem::take(&mut r.digest).finalize();
-        let mut stored = [0u8; DIGEST];
-        r.inner
-            .read_exact(&mut stored)
-            .map_err(|_| format!("truncated at octet {}", r.at))?;
+        if r.at > self.hashed {
+            return Err(format!(
+                "truncated: the rows run {} octets into the checksum",
+                r.at - self.hashed
+            ));
+        }
+        if r.at < self.hashed {
+            return Err(format!(
+                "{} octets more than the rows and their checksum",
+                self.hashed - r.at
+            ));
+        }
+        // Reading the checksum pulled everything before it through the digest.
+        let stored = r.array::<DIGEST>()?;
+        let computed = std::mem::take(&mut r.inner.get_mut().digest).finalize();
         if computed.as_slice() != stored {
             return Err("the checksum does not match (a torn or damaged file)".into());
         }
         let mut more = [0u8; 1];
-        match r.inner.read(&mut more) {
+        match std::io::Read::read(&mut r.inner, &mut more) {
             Ok(0) => Ok(()),
             Ok(_) => Err("octets after the checksum".into()),
             Err(e) => Err(e.to_string()),
@@ -192,14 +241,31 @@ impl<R: std::io::Read> SavedView<R> {
     }
 }
 
-/// A reader that hashes what it reads and counts octets, for errors.
+/// Reads through its buffer in large blocks, hashing the first `left`
+/// octets (all but the stored checksum) a block at a time.
 struct Hashing<R> {
     inner: R,
     digest: Sha256,
+    left: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let hashed = n.min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        self.digest.update(&buf[..hashed]);
+        self.left -= hashed as u64;
+        Ok(n)
+    }
+}
+
+/// The fields of a saved view, with the octet count for errors.
+struct Fields<R> {
+    inner: std::io::BufReader<Hashing<R>>,
     at: u64,
 }
 
-impl<R: std::io::Read> Hashing<R> {
+impl<R: std::io::Read> Fields<R> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
         let mut out = [0; N];
         self.fill(&mut out)?;
@@ -207,33 +273,37 @@ impl<R: std::io::Read> Hashing<R> {
     }
 
     fn fill(&mut self, out: &mut [u8]) -> Result<(), String> {
-        self.inner
-            .read_exact(out)
+        std::io::Read::read_exact(&mut self.inner, out)
             .map_err(|_| format!("truncated at octet {}", self.at))?;
-        self.digest.update(&*out);
         self.at += out.len() as u64;
         Ok(())
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    /// Reads a string into `out`, replacing what it held.
+    fn string(&mut self, out: &mut String) -> Result<(), String> {
         let len = u32::from_le_bytes(self.array()?) as usize;
         // No saved string is longer than a key; a larger length is damage.
         if len > 4096 {
             return Err(format!("a string of {len} octets at octet {}", self.at));
         }
-        let mut bytes = vec![0; len];
-        self.fill(&mut bytes)?;
-        String::from_utf8(bytes).map_err(|_| format!("bad UTF-8 before octet {}", self.at))
+        let mut bytes = [0u8; 4096];
+        let bytes = &mut bytes[..len];
+        self.fill(bytes)?;
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| format!("bad UTF-8 before octet {}", self.at))?;
+        out.clear();
+        out.push_str(text);
+        Ok(())
     }
 }
 
 /// The header and every row of a saved view in memory (tests).
 #[cfg(test)]
 pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Vec<PublishedRow>), String> {
-    let view = SavedView::open(bytes)?;
+    let view = SavedView::open(bytes, bytes.len() as u64)?;
     let header = view.header().clone();
     let mut rows = Vec::new();
-    view.rows(|r| rows.push(r))?;
+    view.rows(|r| rows.push(r.clone()))?;
     Ok((header, rows))
 }
 
@@ -323,7 +393,7 @@ mod tests {
         assert!(err.contains("checksum"), "{err}");
         let mut longer = good.clone();
         longer.push(0);
-        assert!(decode(&longer).unwrap_err().contains("after the checksum"));
+        assert!(decode(&longer).unwrap_err().contains("octets more than"));
         assert!(decode(b"not a view at all, just some text here ...").is_err());
     }
 
@@ -345,6 +415,53 @@ mod tests {
         let digest = Sha256::digest(&format);
         format.extend_from_slice(&digest);
         assert!(decode(&format).unwrap_err().contains("format 9"));
+    }
+
+    /// Gives at most a few octets per read, as a pipe or a slow disk may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_view_larger_than_the_read_buffer_is_checked_whole() {
+        let keys: Vec<String> = (0..60_000)
+            .map(|i| format!("p{i}@org{}.example", i % 97))
+            .collect();
+        let many = keys.iter().enumerate().map(|(i, key)| SavedRow {
+            key,
+            binding: Binding::Address,
+            id: i as i64,
+            digest: i as u64 * 31,
+            not_after: 1_900_000_000,
+        });
+        let bytes = encode(&header(), many);
+        assert!(bytes.len() > 2 << 20, "spans several reads of the buffer");
+        let (_, rows) = decode(&bytes).unwrap();
+        assert_eq!(rows.len(), keys.len());
+        assert_eq!(rows[59_999].key, keys[59_999]);
+        assert_eq!(rows[12_345].id, 12_345);
+        // Short reads give the same rows.
+        let view = SavedView::open(Trickle(&bytes), bytes.len() as u64).unwrap();
+        let mut n = 0;
+        view.rows(|_| n += 1).unwrap();
+        assert_eq!(n, keys.len());
+        // Damage anywhere in it is caught, in the first block or a later one.
+        for at in [100, (1 << 20) + 3, bytes.len() - 100] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x01;
+            let err = decode(&bad).unwrap_err();
+            assert!(
+                err.contains("checksum") || err.contains("UTF-8"),
+                "{at}: {err}"
+            );
+        }
     }
 
     #[test]
