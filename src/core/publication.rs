@@ -428,17 +428,8 @@ struct State {
     /// Domain-bound certificates published now at each name, with the key
     /// of the entry that holds each.
     domains: HashMap<NameKey, DomainHeld>,
-    /// How many entries of `mailboxes` each domain holds.
-    mailboxes_at: HashMap<NameKey, u32>,
-    /// For a name, how many domains with something published below them
-    /// account for it: a domain in `mailboxes_at` for itself and its
-    /// ancestors, a name in `domains` for its proper ancestors.
-    below: HashMap<NameKey, u32>,
-    /// Ancestors within local parts (see [`AddressNames::local_ancestors`])
-    /// by keyed hash, with how many entries give each.
-    local_below: HashMap<u64, u32>,
-    /// Keys the hashes of `local_below`, per process.
-    seed: foldhash::quality::RandomState,
+    /// What has something published below it.
+    counts: Counts,
     /// When published certificates expire (stale items are harmless; the
     /// heap is rebuilt when they outnumber the live ones).
     expiries: BinaryHeap<Reverse<(i64, Arc<str>)>>,
@@ -457,16 +448,64 @@ impl Default for State {
             applied: ChangeSeq::default(),
             mailboxes: HashMap::default(),
             domains: HashMap::default(),
-            mailboxes_at: HashMap::default(),
-            below: HashMap::default(),
-            local_below: HashMap::default(),
-            seed: foldhash::quality::RandomState::default(),
+            counts: Counts::default(),
             expiries: BinaryHeap::new(),
             cache: HashMap::default(),
             cached: 0,
             budget: usize::MAX,
             hand: VecDeque::new(),
         }
+    }
+}
+
+/// The names with something published below them, counted (see [`State`]).
+#[derive(Default)]
+struct Counts {
+    /// How many entries of [`State::mailboxes`] each domain holds.
+    mailboxes_at: HashMap<NameKey, u32>,
+    /// For a name, how many domains with something published below them
+    /// account for it: a domain in `mailboxes_at` for itself and its
+    /// ancestors, a name in [`State::domains`] for its proper ancestors.
+    below: HashMap<NameKey, u32>,
+    /// Ancestors within local parts (see [`AddressNames::local_ancestors`])
+    /// by keyed hash, with how many entries give each.
+    local_below: HashMap<u64, u32>,
+    /// Keys the hashes of `local_below`, per process.
+    seed: foldhash::quality::RandomState,
+}
+
+impl Counts {
+    /// Whether something is published strictly below `name`.
+    fn has_below(&self, name: &[u8]) -> bool {
+        self.below.contains_key(name) || self.local_below.contains_key(&self.seed.hash_one(name))
+    }
+
+    /// Counts (`delta` 1) or uncounts (-1) a mailbox entry that starts or
+    /// stops publishing: its domain and the ancestors within its local part.
+    fn count_mailbox(&mut self, names: &AddressNames, delta: i32) {
+        let Some(domain) = names.domain() else { return };
+        if bump_name(&mut self.mailboxes_at, domain, delta) {
+            // The domain itself and its ancestors have a name below them.
+            for s in suffixes(domain) {
+                bump_name(&mut self.below, s, delta);
+            }
+        }
+        for s in names.local_ancestors() {
+            bump_hash(&mut self.local_below, self.seed.hash_one(s), delta);
+        }
+    }
+
+    /// Counts (`delta` 1) or uncounts (-1) the proper ancestors of a name
+    /// that starts or stops holding domain-bound certificates.
+    fn count_domain(&mut self, name: &[u8], delta: i32) {
+        for s in suffixes(name).skip(1) {
+            bump_name(&mut self.below, s, delta);
+        }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.mailboxes_at.is_empty() && self.below.is_empty() && self.local_below.is_empty()
     }
 }
 
@@ -629,7 +668,7 @@ impl Publication {
         let refs = state.refs_at(name);
         if !refs.is_empty() {
             NameState::Unresolved(refs.into())
-        } else if state.has_below(name) {
+        } else if state.counts.has_below(name) {
             NameState::Ancestor
         } else {
             NameState::Absent
@@ -1099,22 +1138,9 @@ async fn load_saved(
     }
     // Rows are loaded as the file is read; the state counts only once the
     // whole file proved sound.
-    let loaded = tokio::task::spawn_blocking(move || {
-        let mut state = State {
-            budget,
-            ..State::default()
-        };
-        // Sized once for the rows the file holds (bounded by its length).
-        let rows = usize::try_from(view.count()).unwrap_or(usize::MAX);
-        state.mailboxes.reserve(rows);
-        state.local_below.reserve(rows);
-        state.expiries.reserve(rows);
-        view.rows(|row| state.load_row(row, now))?;
-        state.finish_load();
-        Ok::<_, String>(state)
-    })
-    .await
-    .map_err(|e| super::CoreError::Internal(format!("loading the saved view: {e}")))?;
+    let loaded = tokio::task::spawn_blocking(move || load_saved_rows(view, now, budget))
+        .await
+        .map_err(|e| super::CoreError::Internal(format!("loading the saved view: {e}")))?;
     match loaded {
         Ok(state) => Ok(Some((state, at))),
         Err(e) => {
@@ -1122,6 +1148,122 @@ async fn load_saved(
             Ok(None)
         }
     }
+}
+
+/// Entry keys handed from the thread that reads a saved view to the one
+/// that counts their names, in one buffer.
+#[derive(Default)]
+struct KeyBatch {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl KeyBatch {
+    const LEN: usize = 4096;
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(&self.ends).map(|(a, &b)| &self.text[a..b])
+    }
+}
+
+/// The state a saved view holds, on two threads: this one reads the rows
+/// and keeps the entries, a second counts the names of each new mailbox
+/// entry ([`Counts::count_mailbox`], half the work) as the keys arrive.
+/// Gives what [`State::load_row`] of every row would, relying on the
+/// order [`Publication::save`] writes: an entry's rows together.
+fn load_saved_rows<R: std::io::Read>(
+    view: snapshot::SavedView<R>,
+    now: DateTime<Utc>,
+    budget: usize,
+) -> std::result::Result<State, String> {
+    let mut state = State {
+        budget,
+        ..State::default()
+    };
+    // Sized once for the rows the file holds (bounded by its length).
+    let rows = usize::try_from(view.count()).unwrap_or(usize::MAX);
+    state.mailboxes.reserve(rows);
+    state.expiries.reserve(rows);
+    let mut counts = Counts::default();
+    counts.local_below.reserve(rows);
+    let (to_counter, batches) = std::sync::mpsc::sync_channel::<KeyBatch>(8);
+    std::thread::scope(|scope| {
+        let counter = scope.spawn(move || {
+            let mut unpublishable = Vec::new();
+            for batch in batches {
+                for key in batch.keys() {
+                    let (Some(local), domain) = split_key(key) else {
+                        continue;
+                    };
+                    let names = AddressNames::of(local, domain);
+                    match names.domain() {
+                        Some(_) => counts.count_mailbox(&names, 1),
+                        None => unpublishable.push(key.to_owned()),
+                    }
+                }
+            }
+            (counts, unpublishable)
+        });
+        let mut current: Option<(Arc<str>, Held1)> = None;
+        let mut batch = KeyBatch::default();
+        let mut flush =
+            move |state: &mut State, current: &mut Option<(Arc<str>, Held1)>, last: bool| {
+                if let Some((key, set)) = current.take() {
+                    batch.text.push_str(&key);
+                    batch.ends.push(batch.text.len());
+                    if state.mailboxes.insert(key.clone(), set).is_some() {
+                        return Err(format!("the rows of {key} are not together"));
+                    }
+                }
+                if batch.ends.len() >= KeyBatch::LEN || last {
+                    // The counter only stops early by panicking, which the join reports.
+                    let _ = to_counter.send(std::mem::take(&mut batch));
+                }
+                Ok(())
+            };
+        let read = view.rows(|row| {
+            let Some((binding, held)) = published(row, now) else {
+                return Ok(());
+            };
+            let (local, _) = split_key(&row.key);
+            match binding {
+                Binding::Address if local.is_some() => {
+                    if let Some((key, set)) = &mut current
+                        && **key == *row.key
+                    {
+                        state.expiries.push(Reverse((held.not_after, key.clone())));
+                        set.push(held);
+                        return Ok(());
+                    }
+                    flush(&mut state, &mut current, false)?;
+                    let key: Arc<str> = row.key.as_str().into();
+                    state.expiries.push(Reverse((held.not_after, key.clone())));
+                    current = Some((key, smallvec::smallvec![held]));
+                }
+                Binding::Address => {}
+                Binding::Domain => {
+                    flush(&mut state, &mut current, false)?;
+                    state.load_row(row, now);
+                }
+            }
+            Ok(())
+        });
+        let flushed = read.and_then(|()| flush(&mut state, &mut current, true));
+        drop(flush); // and with it the channel: the counter finishes
+        let (mut counted, unpublishable) = counter
+            .join()
+            .map_err(|_| "counting the names of the saved view failed".to_owned())?;
+        flushed?;
+        state.drop_unpublishable(&unpublishable);
+        // Domain-bound certificates were counted on this thread.
+        for (name, n) in std::mem::take(&mut state.counts.below) {
+            *counted.below.entry(name).or_default() += n;
+        }
+        state.counts = counted;
+        state.finish_load();
+        Ok(state)
+    })
 }
 
 /// What the certificate of `row` publishes at `now`, if anything: its
@@ -1207,15 +1349,6 @@ impl State {
         out
     }
 
-    /// Whether something is published strictly below `name`.
-    fn has_below(&self, name: &[u8]) -> bool {
-        self.below.contains_key(name) || self.local_below.contains_key(&self.hash(name))
-    }
-
-    fn hash(&self, name: &[u8]) -> u64 {
-        self.seed.hash_one(name)
-    }
-
     /// What entry `key` publishes now: address-bound, domain-bound.
     fn held_by(&self, key: &str) -> (Held1, Held1) {
         let address = self.mailboxes.get(key).cloned().unwrap_or_default();
@@ -1231,30 +1364,13 @@ impl State {
         (address, domain)
     }
 
-    /// Counts (`delta` 1) or uncounts (-1) a mailbox entry that starts or
-    /// stops publishing: its domain and the ancestors within its local part.
-    fn count_mailbox(&mut self, names: &AddressNames, delta: i32) {
-        let Some(domain) = names.domain() else { return };
-        if bump_name(&mut self.mailboxes_at, domain, delta) {
-            // The domain itself and its ancestors have a name below them.
-            for s in suffixes(domain) {
-                bump_name(&mut self.below, s, delta);
-            }
-        }
-        for s in names.local_ancestors() {
-            bump_hash(&mut self.local_below, self.seed.hash_one(s), delta);
-        }
-    }
-
     /// Adds one domain-bound certificate at `name`, held by entry `key`.
     fn attach_domain_bound(&mut self, name: NameKey, key: Arc<str>, held: Held) {
         self.expiries.push(Reverse((held.not_after, key.clone())));
         match self.domains.get_mut(name.as_bytes()) {
             Some(list) => list.push((key, held)),
             None => {
-                for s in suffixes(name.as_bytes()).skip(1) {
-                    bump_name(&mut self.below, s, 1);
-                }
+                self.counts.count_domain(name.as_bytes(), 1);
                 self.domains.insert(name, smallvec::smallvec![(key, held)]);
             }
         }
@@ -1282,7 +1398,7 @@ impl State {
                 if names.domain().is_none() {
                     return;
                 }
-                self.count_mailbox(&names, 1);
+                self.counts.count_mailbox(&names, 1);
                 let key: Arc<str> = row.key.as_str().into();
                 self.expiries.push(Reverse((held.not_after, key.clone())));
                 self.mailboxes.insert(key, smallvec::smallvec![held]);
@@ -1297,6 +1413,33 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Takes out of a state being loaded the mailbox entries whose names
+    /// turned out not to be publishable, and their expiries.
+    fn drop_unpublishable(&mut self, keys: &[String]) {
+        // The expiries of each key's address-bound certificates.
+        let mut gone: HashMap<&str, Vec<i64>> = HashMap::default();
+        for key in keys {
+            if let Some(set) = self.mailboxes.remove(key.as_str()) {
+                gone.insert(key, set.iter().map(|h| h.not_after).collect());
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        self.expiries.retain(|Reverse((at, key))| {
+            let Some(left) = gone.get_mut(&**key) else {
+                return true;
+            };
+            match left.iter().position(|t| t == at) {
+                Some(i) => {
+                    left.swap_remove(i);
+                    false
+                }
+                None => true,
+            }
+        });
     }
 
     /// Ends a load: each entry's certificates in the order
@@ -1358,7 +1501,8 @@ impl State {
         if let Some(names) = &names
             && old_address.is_empty() != address.is_empty()
         {
-            self.count_mailbox(names, if address.is_empty() { -1 } else { 1 });
+            self.counts
+                .count_mailbox(names, if address.is_empty() { -1 } else { 1 });
         }
         for h in address.iter().chain(&domain) {
             self.expiries.push(Reverse((h.not_after, shared.clone())));
@@ -1379,10 +1523,8 @@ impl State {
                 self.domains.remove(zone);
             }
             if was != is {
-                let delta = if is { 1 } else { -1 };
-                for s in suffixes(zone.as_bytes()).skip(1) {
-                    bump_name(&mut self.below, s, delta);
-                }
+                self.counts
+                    .count_domain(zone.as_bytes(), if is { 1 } else { -1 });
             }
             self.forget(zone.as_bytes());
         }
@@ -1610,7 +1752,7 @@ mod tests {
         let refs = s.refs_at(name.as_bytes());
         if !refs.is_empty() {
             format!("{:?}", refs.iter().map(|r| r.id).collect::<Vec<_>>())
-        } else if s.has_below(name.as_bytes()) {
+        } else if s.counts.has_below(name.as_bytes()) {
             "ancestor".into()
         } else {
             "absent".into()
@@ -1644,7 +1786,7 @@ mod tests {
         assert!(s.replace_entry("b.x.org", set(&[]), set(&[])));
         assert_eq!(at_text(&s, "x.org"), "absent");
         assert!(s.mailboxes.is_empty() && s.domains.is_empty());
-        assert!(s.mailboxes_at.is_empty() && s.below.is_empty() && s.local_below.is_empty());
+        assert!(s.counts.is_empty());
     }
 
     #[test]
@@ -1759,7 +1901,7 @@ mod tests {
             s.replace_entry(k, set(&[]), set(&[]));
         }
         assert!(s.mailboxes.is_empty() && s.domains.is_empty());
-        assert!(s.mailboxes_at.is_empty() && s.below.is_empty() && s.local_below.is_empty());
+        assert!(s.counts.is_empty());
     }
 
     fn row(address: &str, id: i64, binding: Binding, trust: TrustStatus) -> PublishedRow {
@@ -1784,9 +1926,14 @@ mod tests {
             .map(|(k, set)| format!("{k} {set:?}"))
             .collect();
         out.extend(s.domains.iter().map(|(n, l)| format!("{n} {l:?}")));
-        out.extend(s.mailboxes_at.iter().map(|(n, c)| format!("at {n}={c}")));
-        out.extend(s.below.iter().map(|(n, c)| format!("below {n}={c}")));
-        let mut local: Vec<u32> = s.local_below.values().copied().collect();
+        out.extend(
+            s.counts
+                .mailboxes_at
+                .iter()
+                .map(|(n, c)| format!("at {n}={c}")),
+        );
+        out.extend(s.counts.below.iter().map(|(n, c)| format!("below {n}={c}")));
+        let mut local: Vec<u32> = s.counts.local_below.values().copied().collect();
         local.sort();
         out.push(format!("local {local:?}"));
         out.push(format!("expiries {}", s.expiries.len()));
@@ -1851,6 +1998,12 @@ mod tests {
         let now = Utc::now();
         let mut rows = sample_rows();
         rows.push(row("eve@z.org", 9, Binding::Address, TrustStatus::Trusted));
+        rows.push(row(
+            "john@doe.x.org",
+            10,
+            Binding::Address,
+            TrustStatus::Trusted,
+        ));
         rows[1].not_after = now + chrono::Duration::days(3);
         rows[8].not_after = now + chrono::Duration::seconds(30);
         let load = loaded;
@@ -1861,17 +2014,92 @@ mod tests {
             schema: "schema".into(),
         };
         let saved = original.saved_rows();
-        assert_eq!(saved.len(), 8, "all but the untrusted certificate");
+        assert_eq!(saved.len(), 9, "all but the untrusted certificate");
         let bytes = snapshot::encode(&header, saved.iter().map(saved_row));
         let (back_header, back) = snapshot::decode(&bytes).unwrap();
         assert_eq!(back_header, header);
         assert_eq!(contents(&load(&back, now)), contents(&original));
+        assert_eq!(
+            contents(&from_saved(&bytes, now).unwrap()),
+            contents(&original)
+        );
         // Loaded later, what expired meanwhile is left out, as a scan would.
         let later = now + chrono::Duration::minutes(1);
-        let reloaded = load(&back, later);
+        let reloaded = from_saved(&bytes, later).unwrap();
         assert_eq!(contents(&reloaded), contents(&load(&rows, later)));
         assert_eq!(at_text(&reloaded, "eve.z.org"), "absent");
-        assert_eq!(at_text(&reloaded, "john.doe.x.org"), "[1, 2, 5]");
+        assert_eq!(at_text(&reloaded, "john.doe.x.org"), "[1, 2, 5, 10]");
+    }
+
+    /// Loads a saved view from `bytes` as a start does.
+    fn from_saved(bytes: &[u8], now: DateTime<Utc>) -> Result<State, String> {
+        let view = snapshot::SavedView::open(bytes, bytes.len() as u64)?;
+        load_saved_rows(view, now, usize::MAX)
+    }
+
+    fn saved_file(rows: &[PublishedRow]) -> Vec<u8> {
+        let header = snapshot::Header {
+            applied: ChangeSeq(1),
+            change_key: "k".into(),
+            schema: "schema".into(),
+        };
+        let saved = rows.iter().map(|r| snapshot::SavedRow {
+            key: &r.key,
+            binding: r.binding,
+            id: r.id,
+            digest: r.fingerprint_prefix,
+            not_after: r.not_after.timestamp(),
+        });
+        snapshot::encode(&header, saved)
+    }
+
+    #[test]
+    fn a_saved_view_is_loaded_as_its_rows_would_be() {
+        use Binding::{Address, Domain};
+        let now = Utc::now();
+        let trusted = |key: &str, id, binding| row(key, id, binding, TrustStatus::Trusted);
+        // Entries with several certificates, domain-bound ones, an address
+        // whose names cannot be published (`*` as a label), and more keys
+        // than one batch to the counting thread holds.
+        let mut rows = vec![
+            trusted("*@x.org", 1, Address),
+            trusted("*@x.org", 2, Address),
+            trusted("a.b@x.org", 3, Address),
+            trusted("a.b@x.org", 4, Address),
+            trusted("b@x.org", 5, Address),
+        ];
+        rows.extend((0..5000).map(|i| trusted(&format!("p{i}.q{}@y.org", i % 7), 10 + i, Address)));
+        rows.push(trusted("x.org", 6, Domain));
+        rows.push(trusted("*@x.org", 7, Domain));
+        rows.push(trusted("sub.y.org", 8, Domain));
+        let state = from_saved(&saved_file(&rows), now).unwrap();
+        assert_eq!(contents(&state), contents(&loaded(&rows, now)));
+        assert_eq!(at_text(&state, "a.b.x.org"), "[3, 4]");
+        assert_eq!(at_text(&state, "x.org"), "[6, 7]");
+        assert_eq!(at_text(&state, "q3.y.org"), "ancestor");
+        assert_eq!(at_text(&state, "p3.q3.y.org"), "[13]");
+        assert_eq!(at_text(&state, "y.org"), "ancestor");
+    }
+
+    #[test]
+    fn a_saved_view_with_an_entrys_rows_apart_is_refused() {
+        use Binding::Address;
+        let rows = [
+            row("a@x.org", 1, Address, TrustStatus::Trusted),
+            row("b@x.org", 2, Address, TrustStatus::Trusted),
+            row("a@x.org", 3, Address, TrustStatus::Trusted),
+        ];
+        let err = from_saved(&saved_file(&rows), Utc::now()).err().unwrap();
+        assert!(
+            err.contains("the rows of a@x.org are not together"),
+            "{err}"
+        );
+        // A damaged file is refused however far the load got.
+        let mut bytes = saved_file(&rows[..2]);
+        let at = bytes.len() - 40;
+        bytes[at] ^= 1;
+        let err = from_saved(&bytes, Utc::now()).err().unwrap();
+        assert!(err.contains("checksum"), "{err}");
     }
 
     #[test]
@@ -1971,7 +2199,7 @@ mod tests {
         assert_eq!(at_text(&s, "x.org"), "ancestor");
         assert!(s.expire(301));
         assert_eq!(at_text(&s, "x.org"), "absent");
-        assert!(s.mailboxes.is_empty() && s.below.is_empty());
+        assert!(s.mailboxes.is_empty() && s.counts.below.is_empty());
         // Rewriting one entry again and again does not grow the heap for good.
         for i in 0..10_000 {
             s.replace_entry("b@x.org", set(&[i % 2 + 1]), set(&[]));

@@ -187,8 +187,11 @@ impl<R: std::io::Read> SavedView<R> {
 
     /// Hands each row to `visit` (as the database would give it: a public
     /// entry, a trusted certificate), then checks the checksum and that
-    /// nothing follows it.
-    pub fn rows(mut self, mut visit: impl FnMut(&PublishedRow)) -> Result<(), String> {
+    /// nothing follows it. Stops at the first error `visit` returns.
+    pub fn rows(
+        mut self,
+        mut visit: impl FnMut(&PublishedRow) -> Result<(), String>,
+    ) -> Result<(), String> {
         let r = &mut self.reader;
         let mut row = PublishedRow {
             key: String::new(),
@@ -212,7 +215,7 @@ impl<R: std::io::Read> SavedView<R> {
             let not_after = i64::from_le_bytes(r.array()?);
             row.not_after = DateTime::<Utc>::from_timestamp(not_after, 0)
                 .ok_or_else(|| format!("not_after {not_after} is out of range"))?;
-            visit(&row);
+            visit(&row)?;
         }
         if r.at > self.hashed {
             return Err(format!(
@@ -303,7 +306,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Header, Vec<PublishedRow>), String
     let view = SavedView::open(bytes, bytes.len() as u64)?;
     let header = view.header().clone();
     let mut rows = Vec::new();
-    view.rows(|r| rows.push(r.clone()))?;
+    view.rows(|r| {
+        rows.push(r.clone());
+        Ok(())
+    })?;
     Ok((header, rows))
 }
 
@@ -450,7 +456,11 @@ mod tests {
         // Short reads give the same rows.
         let view = SavedView::open(Trickle(&bytes), bytes.len() as u64).unwrap();
         let mut n = 0;
-        view.rows(|_| n += 1).unwrap();
+        view.rows(|_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(n, keys.len());
         // Damage anywhere in it is caught, in the first block or a later one.
         for at in [100, (1 << 20) + 3, bytes.len() - 100] {
