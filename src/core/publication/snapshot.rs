@@ -26,7 +26,9 @@
 //! A row is a certificate the view published when it was saved: its entry
 //! public, its stored verdict trusted, within its validity. Loading one
 //! back is loading that row from the database; whether it is still
-//! published at the moment of loading is judged again then.
+//! published at the moment of loading is judged again then. An entry's
+//! rows lie together: a reader relies on it, and refuses a file where
+//! they do not.
 
 use std::io::Write as _;
 use std::path::Path;
