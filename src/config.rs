@@ -247,6 +247,12 @@ pub struct DnsConfig {
     /// MiB of published certificates (DER) kept in memory for answers; the
     /// rest is read from the database when first asked for.
     pub certificate_cache_mb: usize,
+    /// The publication view (`publication.view` in the data directory) is
+    /// saved at stop and, while serving, again once this many changes
+    /// were applied since the last save...
+    pub save_view_after_changes: u64,
+    /// ...and at least this many seconds have passed since it.
+    pub save_view_interval_seconds: u64,
     /// A TCP connection that sends nothing for this long is closed.
     pub tcp_idle_timeout_seconds: u64,
     /// Most TCP connections served at once; more are closed at once.
@@ -286,6 +292,8 @@ impl Default for DnsConfig {
             edns_udp_size: 1232,
             udp_threads: 2,
             certificate_cache_mb: 256,
+            save_view_after_changes: crate::core::SavePlan::AFTER_CHANGES,
+            save_view_interval_seconds: crate::core::SavePlan::INTERVAL.as_secs(),
             tcp_idle_timeout_seconds: 10,
             tcp_max_connections: 512,
             rrl_responses_per_second: 100,

@@ -48,7 +48,7 @@ pub use policies::{
     PolicyOptions, SubmitResult, WebhookRow, WebhookView,
 };
 pub use publication::{
-    CertRef, CertRefs, NameKey, NameState, Publication, Published, PublishedCerts,
+    CertRef, CertRefs, NameKey, NameState, Publication, Published, PublishedCerts, SavePlan,
 };
 pub use query::{EntryPage, EntryQuery, Placement, field_values};
 pub use search::{SearchHit, SearchRequest, SearchResults};

@@ -54,8 +54,8 @@
 //! # Saved between runs
 //!
 //! A serving view is saved to a file (see `snapshot.rs`) when it stops,
-//! after it was loaded from the database, and every [`SAVE_AFTER`]
-//! changes. The next start loads that file, checks that it belongs to
+//! after it was loaded from the database, and as changes accumulate
+//! ([`SavePlan`]). The next start loads that file, checks that it belongs to
 //! this database (the change it was saved at is there, with the same key;
 //! the schema is the same) and catches up from the changes after it, as a
 //! running view does; otherwise it scans the database.
@@ -86,10 +86,34 @@ mod snapshot;
 
 /// Changes read per round.
 const PAGE: u64 = 5000;
-/// Changes applied after which a serving view saves itself again.
-const SAVE_AFTER: u64 = 100_000;
-/// The shortest time between two saves for [`SAVE_AFTER`].
-const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// Where a serving view saves itself, and how often besides at stop.
+#[derive(Debug, Clone)]
+pub struct SavePlan {
+    /// The file (`snapshot.rs` has its layout).
+    pub path: std::path::PathBuf,
+    /// Changes applied since the last save after which the view saves
+    /// itself again...
+    pub after_changes: u64,
+    /// ...but not sooner than this after the last save.
+    pub interval: Duration,
+}
+
+impl SavePlan {
+    /// Changes after which a view saves itself again, by default: at a
+    /// few thousand changes a second, about once a minute.
+    pub const AFTER_CHANGES: u64 = 100_000;
+    /// The shortest time between two such saves, by default.
+    pub const INTERVAL: Duration = Duration::from_secs(60);
+
+    /// Saves at `path` with the default cadence.
+    pub fn at(path: std::path::PathBuf) -> SavePlan {
+        SavePlan {
+            path,
+            after_changes: SavePlan::AFTER_CHANGES,
+            interval: SavePlan::INTERVAL,
+        }
+    }
+}
 /// How often to look for changes made by other processes, and for expiries.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -516,8 +540,8 @@ struct Shared {
     directory: Option<Directory>,
     /// Where [`Publication::resolve_blocking`] runs the database read.
     runtime: Option<tokio::runtime::Handle>,
-    /// Where a serving view is saved between runs.
-    saved_at: Option<std::path::PathBuf>,
+    /// Where a serving view is saved between runs, and how often.
+    save: Option<SavePlan>,
     /// The change the saved file holds the view at, and when it was
     /// written or read; `None` until then.
     last_save: std::sync::Mutex<Option<(ChangeSeq, std::time::Instant)>>,
@@ -553,14 +577,14 @@ impl Publication {
     /// Builds the view from the database and keeps it up to date in the
     /// background for as long as a clone of it lives.
     /// `cache_bytes` bounds the DER held in memory.
-    /// With `saved_at`, the view starts from the file an earlier run saved
+    /// With `save`, the view starts from the file an earlier run saved
     /// there when it can (module documentation), and saves itself there.
     pub async fn start(
         directory: &Directory,
         cache_bytes: usize,
-        saved_at: Option<std::path::PathBuf>,
+        save: Option<SavePlan>,
     ) -> Result<Publication> {
-        let publication = Publication::build(directory, cache_bytes, saved_at).await?;
+        let publication = Publication::build(directory, cache_bytes, save).await?;
         if publication.last_save().is_none() {
             // Scanned: saved now, so that the next start, even after a
             // crash, need not scan (nothing for a view that is not saved).
@@ -587,13 +611,13 @@ impl Publication {
         cache_bytes: usize,
         saved_at: std::path::PathBuf,
     ) -> Result<Publication> {
-        Publication::build(directory, cache_bytes, Some(saved_at)).await
+        Publication::build(directory, cache_bytes, Some(SavePlan::at(saved_at))).await
     }
 
     async fn build(
         directory: &Directory,
         cache_bytes: usize,
-        saved_at: Option<std::path::PathBuf>,
+        save: Option<SavePlan>,
     ) -> Result<Publication> {
         let state = State {
             budget: cache_bytes,
@@ -605,7 +629,7 @@ impl Publication {
                 version: watch::Sender::new(0),
                 directory: Some(directory.clone()),
                 runtime: tokio::runtime::Handle::try_current().ok(),
-                saved_at,
+                save,
                 last_save: std::sync::Mutex::new(None),
                 saving: tokio::sync::Mutex::new(()),
             }),
@@ -647,7 +671,7 @@ impl Publication {
                 version: watch::Sender::new(1),
                 directory: None,
                 runtime: None,
-                saved_at: None,
+                save: None,
                 last_save: std::sync::Mutex::new(None),
                 saving: tokio::sync::Mutex::new(()),
             }),
@@ -850,7 +874,9 @@ impl Publication {
     /// Saves the view where the next start looks for it (nothing for a
     /// view that is not saved). Returns the change it was saved at.
     pub async fn save(&self) -> Result<Option<ChangeSeq>> {
-        let (Some(directory), Some(path)) = (&self.shared.directory, &self.shared.saved_at) else {
+        let (Some(directory), Some(SavePlan { path, .. })) =
+            (&self.shared.directory, &self.shared.save)
+        else {
             return Ok(None);
         };
         // One save at a time: they share the temporary file.
@@ -924,9 +950,10 @@ impl Publication {
         let Some((at, when)) = *self.last_save() else {
             return false;
         };
-        self.shared.saved_at.is_some()
-            && self.applied().0.saturating_sub(at.0) >= SAVE_AFTER
-            && when.elapsed() >= SAVE_EVERY
+        self.shared.save.as_ref().is_some_and(|plan| {
+            self.applied().0.saturating_sub(at.0) >= plan.after_changes
+                && when.elapsed() >= plan.interval
+        })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -953,8 +980,8 @@ impl Publication {
         let now = directory.now();
         let started = std::time::Instant::now();
         let budget = self.read().budget;
-        let saved = match &self.shared.saved_at {
-            Some(path) => load_saved(store, path, now, budget).await?,
+        let saved = match &self.shared.save {
+            Some(plan) => load_saved(store, &plan.path, now, budget).await?,
             None => None,
         };
         let (fresh, applied, origin) = match saved {

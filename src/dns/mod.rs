@@ -60,7 +60,7 @@ pub use zonefile::write_zone;
 pub use zones::{Zone, ZoneSet};
 
 use crate::config::DnsConfig;
-use crate::core::{CoreError, Directory, NameKey, Publication};
+use crate::core::{CoreError, Directory, NameKey, Publication, SavePlan};
 use crate::error::ErrorKind;
 
 /// What can go wrong starting the DNS front end or exporting a zone.
@@ -145,12 +145,13 @@ pub async fn start(
     }
     let organisations = directory.list_organisations().await?;
     let zones = ZoneSet::build(config, &organisations)?;
-    let publication = Publication::start(
-        &directory,
-        config.certificate_cache_mb << 20,
-        Some(saved_view_path(data_dir)),
-    )
-    .await?;
+    let save = SavePlan {
+        path: saved_view_path(data_dir),
+        after_changes: config.save_view_after_changes.max(1),
+        interval: Duration::from_secs(config.save_view_interval_seconds),
+    };
+    let publication =
+        Publication::start(&directory, config.certificate_cache_mb << 20, Some(save)).await?;
     let handler =
         Arc::new(Handler::new(zones, publication, config).with_policies(directory.clone()));
     let limits = listener::TransportLimits {

@@ -272,6 +272,48 @@ async fn the_saved_view_works_on_postgres() {
     db.drop_now().await;
 }
 
+/// The change a start's view was loaded at, from "the saved view (at change N)".
+fn saved_change(origin: &str) -> u64 {
+    origin
+        .strip_prefix("the saved view (at change ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not loaded from a saved view: {origin:?}"))
+}
+
+/// A serving node saves its view again as changes accumulate
+/// (`dns.save_view_after_changes`, here every change), not only at stop: a
+/// node killed after a write loads a file that already holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_saves_itself_as_changes_accumulate() {
+    use crate::federation::node::{Node, http, wait_for};
+    let pki = TestPki::new("Periodic Save CA");
+    let client = http();
+    let mut node = Node::init("periodic-save");
+    node.configure("[dns]\nsave_view_after_changes = 1\nsave_view_interval_seconds = 0\n");
+    let file = ccdir::dns::saved_view_path(node.data_dir());
+    node.start();
+    fill_process(&client, &node, &pki, &[&format!("alice@{ZONE}")]).await;
+    node.stop();
+    node.start();
+    let before = saved_change(&view_origin(&node));
+    let saved = std::fs::read(&file).unwrap();
+    fill_process(&client, &node, &pki, &[&format!("bob@{ZONE}")]).await;
+    let bob = format!("bob.{ZONE}");
+    assert!(serves(&node, &bob, true).await);
+    wait_for("the view saved again", Duration::from_secs(10), || {
+        let (file, saved) = (&file, &saved);
+        async move { std::fs::read(file).is_ok_and(|now| now != *saved) }
+    })
+    .await;
+    node.kill();
+    node.start();
+    let after = saved_change(&view_origin(&node));
+    assert!(after > before, "saved at {after}, before bob at {before}");
+    assert!(serves(&node, &bob, true).await);
+    node.stop();
+}
+
 async fn saved_view_scenario(database_url: Option<String>) {
     use crate::federation::node::{Node, http, wait_for};
     let pki = TestPki::new("Saved View CA");
