@@ -10,6 +10,11 @@
 //! own read transaction, so the scan sees one snapshot while the pool goes
 //! on writing (WAL).
 //!
+//! The same goes for the read every search makes: a page of hits with
+//! their certificates, one statement of a few dozen rows. It is stepped on
+//! a pooled read-only connection ([`Readers`]) on a blocking thread, one
+//! handoff per search instead of one per row.
+//!
 //! The rebuild protocol of [`super::scan`] is unchanged: read
 //! [`Store::head_seq`] first, scan, then apply `changes_since(head)`.
 //! PostgreSQL and in-memory SQLite use the paged scans instead.
@@ -22,9 +27,11 @@ use rusqlite::{Connection, OpenFlags};
 use sea_orm::DbErr;
 
 use super::convert::parse;
+use super::entity::{certificate, entry};
+use super::entries::record_of;
 use super::scan::fingerprint_prefix;
 use super::{DbError, MAX_PAGE, PublishedRow, SQLITE_BUSY_TIMEOUT, StorageError, Store};
-use crate::domain::{EntryNames, OrgId};
+use crate::domain::{EntryNames, EntryRecord, OrgId};
 
 type Result<T> = std::result::Result<T, StorageError>;
 
@@ -42,7 +49,104 @@ const PUBLISHED: &str = "SELECT e.key, e.visibility, c.binding, c.trust_status, 
      FROM certificates c INDEXED BY ix_certificates_published \
      JOIN entries e ON e.id = c.entry_id ORDER BY c.entry_id";
 
+/// Entries by key with their certificates (the columns of [`entry_model`]
+/// and [`certificate_model`]), an entry's rows together; the key list
+/// follows.
+const RECORDS: &str = "SELECT e.id, e.key, e.address, e.kind, e.display_name, \
+     e.given_name, e.surname, e.organisation_id, e.unit, e.title, e.profession, \
+     e.specialty, e.identifiers, e.locality, e.region, e.country, e.postal_code, \
+     e.phone, e.visibility, e.origin, e.version, e.updated_at, e.change_seq, \
+     c.id, c.entry_id, c.fingerprint, c.der, c.subject, c.issuer, c.serial, \
+     c.not_before, c.not_after, c.email_addresses, c.dns_names, c.key_usage, \
+     c.extended_key_usage, c.policies, c.assurance, c.key_algorithm, c.is_ca, \
+     c.binding, c.trust_status, c.trust_reason, c.trust_evaluated_at, c.chain \
+     FROM entries e LEFT JOIN certificates c ON c.entry_id = e.id WHERE e.key IN ";
+
+/// Where the certificate's columns start in a row of [`RECORDS`].
+const CERTIFICATE_AT: usize = 23;
+
+/// The most keys read through [`Readers`] at once: a page of search hits.
+/// Longer lists (the catch-up of a view) go through the pool, in pages.
+const MAX_KEYED: usize = 256;
+
+/// Read-only connections to the SQLite file kept between keyed reads
+/// (opening one and reading the schema costs more than a search's read).
+#[derive(Clone, Default)]
+pub(super) struct Readers(std::sync::Arc<std::sync::Mutex<Vec<Connection>>>);
+
+impl Readers {
+    /// Kept at most: one per core reading at once is plenty.
+    const KEPT: usize = 8;
+
+    /// Runs `read` on a kept connection to `path`, or a new one.
+    fn with<T>(&self, path: &Path, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let lock = || {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let kept = lock().pop();
+        let conn = match kept {
+            Some(conn) => conn,
+            None => {
+                let conn = open(path)?;
+                conn.set_prepared_statement_cache_capacity(64);
+                conn
+            }
+        };
+        let out = read(&conn);
+        let mut kept = lock();
+        if kept.len() < Readers::KEPT {
+            kept.push(conn);
+        }
+        out
+    }
+}
+
 impl Store {
+    /// [`Store::get_entries`] of a page of keys (lower-case, at most
+    /// [`MAX_KEYED`]) from an SQLite file: one statement on a kept
+    /// read-only connection, on a blocking thread. `None` for other stores
+    /// and longer lists. Entries come in no particular order.
+    pub(super) fn records_direct(
+        &self,
+        keys: &[String],
+    ) -> Option<impl std::future::Future<Output = Result<Vec<EntryRecord>>> + use<>> {
+        let path = self.sqlite_file().filter(|_| keys.len() <= MAX_KEYED)?;
+        let readers = self.readers.clone();
+        let keys = keys.to_vec();
+        Some(async move {
+            tokio::task::spawn_blocking(move || {
+                readers.with(&path, |conn| {
+                    let mut sql = String::with_capacity(RECORDS.len() + 2 * keys.len() + 2);
+                    sql.push_str(RECORDS);
+                    sql.push('(');
+                    for i in 0..keys.len() {
+                        sql.push_str(if i == 0 { "?" } else { ",?" });
+                    }
+                    sql.push_str(") ORDER BY e.id, c.id");
+                    let mut stmt = conn.prepare_cached(&sql)?;
+                    let mut rows = stmt.query(rusqlite::params_from_iter(&keys))?;
+                    let mut out: Vec<(entry::Model, Vec<certificate::Model>)> = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        let id: i64 = row.get(0)?;
+                        if out.last().is_none_or(|(e, _)| e.id != id) {
+                            out.push((entry_model(row)?, Vec::new()));
+                        }
+                        if let ValueRef::Integer(_) = row.get_ref(CERTIFICATE_AT)?
+                            && let Some((_, certs)) = out.last_mut()
+                        {
+                            certs.push(certificate_model(row)?);
+                        }
+                    }
+                    out.into_iter().map(|(e, c)| record_of(e, c)).collect()
+                })
+            })
+            .await
+            .map_err(|e| driver(format!("read thread: {e}")))?
+        })
+    }
+
     /// Every entry's [`EntryNames`], in id order: the rows of
     /// [`Store::scan_entry_names`] in one pass.
     pub async fn all_entry_names(&self) -> Result<Vec<EntryNames>> {
@@ -159,6 +263,67 @@ fn published_row(row: &rusqlite::Row<'_>) -> Result<PublishedRow> {
         not_after: time(row, 5, "certificate not_after")?,
         id: row.get(6)?,
         fingerprint_prefix: fingerprint_prefix(text(row, 7, "certificate fingerprint")?)?,
+    })
+}
+
+/// An entry's columns of a row of [`RECORDS`].
+fn entry_model(row: &rusqlite::Row<'_>) -> Result<entry::Model> {
+    let owned = |i, what| text(row, i, what).map(str::to_owned);
+    let optional = |i, what| optional_text(row, i, what).map(|t| t.map(str::to_owned));
+    Ok(entry::Model {
+        id: row.get(0)?,
+        key: owned(1, "entry key")?,
+        address: owned(2, "entry address")?,
+        kind: owned(3, "entry kind")?,
+        display_name: owned(4, "entry display name")?,
+        given_name: optional(5, "entry given name")?,
+        surname: optional(6, "entry surname")?,
+        organisation_id: optional(7, "entry organisation")?,
+        unit: optional(8, "entry unit")?,
+        title: optional(9, "entry title")?,
+        profession: optional(10, "entry profession")?,
+        specialty: optional(11, "entry specialty")?,
+        identifiers: owned(12, "entry identifiers")?,
+        locality: optional(13, "entry locality")?,
+        region: optional(14, "entry region")?,
+        country: optional(15, "entry country")?,
+        postal_code: optional(16, "entry postal code")?,
+        phone: optional(17, "entry phone")?,
+        visibility: owned(18, "entry visibility")?,
+        origin: owned(19, "entry origin")?,
+        version: row.get(20)?,
+        updated_at: time(row, 21, "entry updated_at")?,
+        change_seq: row.get(22)?,
+    })
+}
+
+/// A certificate's columns of a row of [`RECORDS`].
+fn certificate_model(row: &rusqlite::Row<'_>) -> Result<certificate::Model> {
+    let at = CERTIFICATE_AT;
+    let owned = |i, what| text(row, at + i, what).map(str::to_owned);
+    Ok(certificate::Model {
+        id: row.get(at)?,
+        entry_id: row.get(at + 1)?,
+        fingerprint: owned(2, "certificate fingerprint")?,
+        der: row.get(at + 3)?,
+        subject: owned(4, "certificate subject")?,
+        issuer: owned(5, "certificate issuer")?,
+        serial: owned(6, "certificate serial")?,
+        not_before: time(row, at + 7, "certificate not_before")?,
+        not_after: time(row, at + 8, "certificate not_after")?,
+        email_addresses: owned(9, "certificate email addresses")?,
+        dns_names: owned(10, "certificate dns names")?,
+        key_usage: owned(11, "certificate key usage")?,
+        extended_key_usage: owned(12, "certificate extended key usage")?,
+        policies: owned(13, "certificate policies")?,
+        assurance: optional_text(row, at + 14, "certificate assurance")?.map(str::to_owned),
+        key_algorithm: owned(15, "certificate key algorithm")?,
+        is_ca: row.get(at + 16)?,
+        binding: owned(17, "certificate binding")?,
+        trust_status: owned(18, "certificate trust status")?,
+        trust_reason: owned(19, "certificate trust reason")?,
+        trust_evaluated_at: time(row, at + 20, "certificate trust evaluated at")?,
+        chain: owned(21, "certificate chain")?,
     })
 }
 

@@ -116,6 +116,8 @@ pub struct Store {
     /// The SQLite file, for the whole-table scans of `direct.rs` (none in
     /// memory or on PostgreSQL).
     sqlite_path: Option<std::path::PathBuf>,
+    /// Read-only connections to it for the keyed reads of `direct.rs`.
+    readers: direct::Readers,
 }
 
 impl fmt::Debug for Store {
@@ -228,6 +230,7 @@ impl Store {
             db,
             backend,
             sqlite_path,
+            readers: direct::Readers::default(),
             clock: Arc::new(SystemClock),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
         })
