@@ -26,12 +26,13 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use sea_orm::DbErr;
 
+use super::convert::entry_from_row;
 use super::convert::parse;
 use super::entity::{certificate, entry};
 use super::entries::record_of;
 use super::scan::fingerprint_prefix;
 use super::{DbError, MAX_PAGE, PublishedRow, SQLITE_BUSY_TIMEOUT, StorageError, Store};
-use crate::domain::{EntryNames, EntryRecord, OrgId};
+use crate::domain::{Entry, EntryNames, EntryRecord, OrgId};
 
 type Result<T> = std::result::Result<T, StorageError>;
 
@@ -49,24 +50,41 @@ const PUBLISHED: &str = "SELECT e.key, e.visibility, c.binding, c.trust_status, 
      FROM certificates c INDEXED BY ix_certificates_published \
      JOIN entries e ON e.id = c.entry_id ORDER BY c.entry_id";
 
+/// An entry's columns, as [`entry_model`] reads them.
+macro_rules! entry_columns {
+    () => {
+        "e.id, e.key, e.address, e.kind, e.display_name, e.given_name, e.surname, \
+         e.organisation_id, e.unit, e.title, e.profession, e.specialty, e.identifiers, \
+         e.locality, e.region, e.country, e.postal_code, e.phone, e.visibility, e.origin, \
+         e.version, e.updated_at, e.change_seq"
+    };
+}
+
 /// Entries by key with their certificates (the columns of [`entry_model`]
 /// and [`certificate_model`]), an entry's rows together; the key list
 /// follows.
-const RECORDS: &str = "SELECT e.id, e.key, e.address, e.kind, e.display_name, \
-     e.given_name, e.surname, e.organisation_id, e.unit, e.title, e.profession, \
-     e.specialty, e.identifiers, e.locality, e.region, e.country, e.postal_code, \
-     e.phone, e.visibility, e.origin, e.version, e.updated_at, e.change_seq, \
-     c.id, c.entry_id, c.fingerprint, c.der, c.subject, c.issuer, c.serial, \
+const RECORDS: &str = concat!(
+    "SELECT ",
+    entry_columns!(),
+    ", c.id, c.entry_id, c.fingerprint, c.der, c.subject, c.issuer, c.serial, \
      c.not_before, c.not_after, c.email_addresses, c.dns_names, c.key_usage, \
      c.extended_key_usage, c.policies, c.assurance, c.key_algorithm, c.is_ca, \
      c.binding, c.trust_status, c.trust_reason, c.trust_evaluated_at, c.chain \
-     FROM entries e LEFT JOIN certificates c ON c.entry_id = e.id WHERE e.key IN ";
+     FROM entries e LEFT JOIN certificates c ON c.entry_id = e.id WHERE e.key IN "
+);
+
+/// Entries by key without their certificates; the key list follows.
+const ENTRIES: &str = concat!(
+    "SELECT ",
+    entry_columns!(),
+    " FROM entries e WHERE e.key IN "
+);
 
 /// Where the certificate's columns start in a row of [`RECORDS`].
 const CERTIFICATE_AT: usize = 23;
 
-/// The most keys read through [`Readers`] at once: a page of search hits.
-/// Longer lists (the catch-up of a view) go through the pool, in pages.
+/// The most keys read through [`Readers`] in one statement (the size of a
+/// page of search hits, and of the pieces of a longer list).
 const MAX_KEYED: usize = 256;
 
 /// Read-only connections to the SQLite file kept between keyed reads
@@ -112,34 +130,78 @@ impl Store {
         &self,
         keys: &[String],
     ) -> Option<impl std::future::Future<Output = Result<Vec<EntryRecord>>> + use<>> {
-        let path = self.sqlite_file().filter(|_| keys.len() <= MAX_KEYED)?;
+        if keys.len() > MAX_KEYED {
+            return None;
+        }
+        self.keyed(keys, RECORDS, " ORDER BY e.id, c.id", |rows| {
+            let mut out: Vec<(entry::Model, Vec<certificate::Model>)> = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                if out.last().is_none_or(|(e, _)| e.id != id) {
+                    out.push((entry_model(row)?, Vec::new()));
+                }
+                if let ValueRef::Integer(_) = row.get_ref(CERTIFICATE_AT)?
+                    && let Some((_, certs)) = out.last_mut()
+                {
+                    certs.push(certificate_model(row)?);
+                }
+            }
+            out.into_iter().map(|(e, c)| record_of(e, c)).collect()
+        })
+    }
+
+    /// [`Store::get_entries_only`] of keys (lower-case) from an SQLite
+    /// file, [`MAX_KEYED`] at a time on one kept connection (each piece is
+    /// a snapshot of its own). `None` for other stores. Entries come in no
+    /// particular order.
+    pub(super) fn entries_direct(
+        &self,
+        keys: &[String],
+    ) -> Option<impl std::future::Future<Output = Result<Vec<Entry>>> + use<>> {
+        self.keyed(keys, ENTRIES, "", |rows| {
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(entry_from_row(entry_model(row)?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Steps `head (?, ...) tail` for each piece of `keys` on a kept
+    /// read-only connection to the SQLite file, on a blocking thread, and
+    /// gathers what `read` makes of each piece's rows.
+    fn keyed<T, R>(
+        &self,
+        keys: &[String],
+        head: &'static str,
+        tail: &'static str,
+        read: R,
+    ) -> Option<impl std::future::Future<Output = Result<Vec<T>>> + use<T, R>>
+    where
+        T: Send + 'static,
+        R: Fn(&mut rusqlite::Rows<'_>) -> Result<Vec<T>> + Send + 'static,
+    {
+        let path = self.sqlite_file()?;
         let readers = self.readers.clone();
         let keys = keys.to_vec();
         Some(async move {
             tokio::task::spawn_blocking(move || {
                 readers.with(&path, |conn| {
-                    let mut sql = String::with_capacity(RECORDS.len() + 2 * keys.len() + 2);
-                    sql.push_str(RECORDS);
-                    sql.push('(');
-                    for i in 0..keys.len() {
-                        sql.push_str(if i == 0 { "?" } else { ",?" });
-                    }
-                    sql.push_str(") ORDER BY e.id, c.id");
-                    let mut stmt = conn.prepare_cached(&sql)?;
-                    let mut rows = stmt.query(rusqlite::params_from_iter(&keys))?;
-                    let mut out: Vec<(entry::Model, Vec<certificate::Model>)> = Vec::new();
-                    while let Some(row) = rows.next()? {
-                        let id: i64 = row.get(0)?;
-                        if out.last().is_none_or(|(e, _)| e.id != id) {
-                            out.push((entry_model(row)?, Vec::new()));
+                    let mut out = Vec::with_capacity(keys.len());
+                    for piece in keys.chunks(MAX_KEYED) {
+                        let mut sql = String::with_capacity(head.len() + 2 * piece.len() + 32);
+                        sql.push_str(head);
+                        sql.push('(');
+                        for i in 0..piece.len() {
+                            sql.push_str(if i == 0 { "?" } else { ",?" });
                         }
-                        if let ValueRef::Integer(_) = row.get_ref(CERTIFICATE_AT)?
-                            && let Some((_, certs)) = out.last_mut()
-                        {
-                            certs.push(certificate_model(row)?);
-                        }
+                        sql.push(')');
+                        sql.push_str(tail);
+                        let mut stmt = conn.prepare_cached(&sql)?;
+                        let mut rows = stmt.query(rusqlite::params_from_iter(piece))?;
+                        out.extend(read(&mut rows)?);
                     }
-                    out.into_iter().map(|(e, c)| record_of(e, c)).collect()
+                    Ok(out)
                 })
             })
             .await

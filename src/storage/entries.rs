@@ -384,11 +384,16 @@ impl Store {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = keys.iter().map(|k| k.to_ascii_lowercase()).collect();
-        let rows = entry_rows(&self.db, &keys).await?;
-        let mut by_key: HashMap<String, Entry> = rows
-            .into_iter()
-            .map(|m| entry_from_row(m).map(|e| (e.address.key(), e)))
-            .collect::<Result<_>>()?;
+        let entries = match self.entries_direct(&keys) {
+            Some(read) => read.await?,
+            None => entry_rows(&self.db, &keys)
+                .await?
+                .into_iter()
+                .map(entry_from_row)
+                .collect::<Result<_>>()?,
+        };
+        let mut by_key: HashMap<String, Entry> =
+            entries.into_iter().map(|e| (e.address.key(), e)).collect();
         Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
     }
 

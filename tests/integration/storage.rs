@@ -1022,6 +1022,13 @@ async fn scans_visit_everything_exactly_once(store: Store) {
     assert_eq!(only.len(), live.len());
     assert_eq!(only, whole.into_iter().map(|r| r.entry).collect::<Vec<_>>());
     assert!(store.get_entries_only(&[]).await.unwrap().is_empty());
+    // A longer list than one statement takes (the catch-up reads pages of
+    // thousands): the entries come from its later pieces too.
+    let mut long: Vec<String> = (0..300)
+        .map(|i| format!("nobody{i}@scan.example.org"))
+        .collect();
+    long.extend(asked.iter().cloned());
+    assert_eq!(store.get_entries_only(&long).await.unwrap(), only);
 }
 
 /// Every page of a keyset scan from the start (`scan(after)` answers a page
