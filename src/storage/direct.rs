@@ -10,10 +10,11 @@
 //! own read transaction, so the scan sees one snapshot while the pool goes
 //! on writing (WAL).
 //!
-//! The same goes for the read every search makes: a page of hits with
-//! their certificates, one statement of a few dozen rows. It is stepped on
-//! a pooled read-only connection ([`Readers`]) on a blocking thread, one
-//! handoff per search instead of one per row.
+//! The same goes for the read every search makes (a page of hits with
+//! their certificates, one statement of a few dozen rows) and for the
+//! search index's catch-up (the entries that changed, thousands a round):
+//! they are stepped on a kept read-only connection ([`Readers`]) on a
+//! blocking thread, one handoff per read instead of one per row.
 //!
 //! The rebuild protocol of [`super::scan`] is unchanged: read
 //! [`Store::head_seq`] first, scan, then apply `changes_since(head)`.
@@ -26,8 +27,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use sea_orm::DbErr;
 
-use super::convert::entry_from_row;
-use super::convert::parse;
+use super::convert::{entry_from_row, parse};
 use super::entity::{certificate, entry};
 use super::entries::record_of;
 use super::scan::fingerprint_prefix;
