@@ -292,8 +292,9 @@ impl Default for DnsConfig {
             edns_udp_size: 1232,
             udp_threads: 2,
             certificate_cache_mb: 256,
-            save_view_after_changes: crate::core::SavePlan::AFTER_CHANGES,
-            save_view_interval_seconds: crate::core::SavePlan::INTERVAL.as_secs(),
+            // As `SavePlan::AFTER_CHANGES` and `INTERVAL` (a test in dns/ checks).
+            save_view_after_changes: 100_000,
+            save_view_interval_seconds: 60,
             tcp_idle_timeout_seconds: 10,
             tcp_max_connections: 512,
             rrl_responses_per_second: 100,

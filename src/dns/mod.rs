@@ -238,3 +238,18 @@ pub async fn export_zone(
     let serial = Handler::new(ZoneSet::default(), publication, config).serial();
     Ok(write_zone(zone, serial, &names, out)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_save_plan_is_the_configurations_default() {
+        let config = DnsConfig::default();
+        assert_eq!(config.save_view_after_changes, SavePlan::AFTER_CHANGES);
+        assert_eq!(
+            Duration::from_secs(config.save_view_interval_seconds),
+            SavePlan::INTERVAL
+        );
+    }
+}
