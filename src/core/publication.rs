@@ -55,10 +55,11 @@
 //!
 //! A serving view is saved to a file (see `snapshot.rs`) when it stops,
 //! after it was loaded from the database, and as changes accumulate
-//! ([`SavePlan`]). The next start loads that file, checks that it belongs to
-//! this database (the change it was saved at is there, with the same key;
-//! the schema is the same) and catches up from the changes after it, as a
-//! running view does; otherwise it scans the database.
+//! ([`SavePlan`]). The next start loads that file (on two threads, see
+//! [`load_saved_rows`]), checks that it belongs to this database (the
+//! change it was saved at is there, with the same key; the schema is the
+//! same) and catches up from the changes after it, as a running view
+//! does; otherwise it scans the database.
 
 use std::borrow::Borrow;
 use std::cmp::Reverse;
