@@ -1272,7 +1272,7 @@ fn load_saved_rows<R: std::io::Read>(
                 Binding::Address => {}
                 Binding::Domain => {
                     flush(&mut state, &mut current, false)?;
-                    state.load_row(row, now);
+                    state.load_domain_bound(&row.key, held);
                 }
             }
             Ok(())
@@ -1431,16 +1431,22 @@ impl State {
                 self.expiries.push(Reverse((held.not_after, key.clone())));
                 self.mailboxes.insert(key, smallvec::smallvec![held]);
             }
-            Binding::Domain => {
-                if let Some(name) = domain_name(domain) {
-                    let key = match self.mailboxes.get_key_value(row.key.as_str()) {
-                        Some((key, _)) => key.clone(),
-                        None => row.key.as_str().into(),
-                    };
-                    self.attach_domain_bound(name, key, held);
-                }
-            }
+            Binding::Domain => self.load_domain_bound(&row.key, held),
         }
+    }
+
+    /// Adds a domain-bound certificate of entry `key`, judged published,
+    /// to a state being loaded (the entry's key shared with its mailbox
+    /// when it has one).
+    fn load_domain_bound(&mut self, key: &str, held: Held) {
+        let Some(name) = domain_name(split_key(key).1) else {
+            return;
+        };
+        let key = match self.mailboxes.get_key_value(key) {
+            Some((key, _)) => key.clone(),
+            None => key.into(),
+        };
+        self.attach_domain_bound(name, key, held);
     }
 
     /// Takes out of a state being loaded the mailbox entries whose names
