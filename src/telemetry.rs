@@ -45,6 +45,20 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// fetch (the child's page over HTTP), check (decoding, signatures,
+    /// delegation, certificates: in parallel) or apply (the transaction
+    /// that stores the page and relays it: one at a time).
+    pub stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabels {
+    /// The stable code (`bad-signature`, `out-of-delegation`, ...).
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LdapLabels {
     /// bind, search, extended, unbind, abandon, write, disconnect, other.
     pub op: &'static str,
@@ -82,6 +96,12 @@ pub struct Metrics {
     /// Server-sent event streams open now.
     pub sse_streams: Gauge,
     pub bundle_refreshes: Family<BundleLabels, Counter>,
+    /// Records pulled from children, by outcome (applied, quarantined, relayed).
+    pub federation_records: Family<OutcomeLabels, Counter>,
+    /// Seconds spent pulling children, by stage.
+    pub federation_seconds: Family<StageLabels, Counter<f64, AtomicU64>>,
+    /// Children's pages refused, by reason.
+    pub federation_rejections: Family<RejectionLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -127,6 +147,24 @@ impl Metrics {
             "bundle_refreshes",
             "Trust bundle refreshes, by bundle and outcome",
             bundle_refreshes.clone(),
+        );
+        let federation_records = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "federation_records",
+            "Records pulled from children, by outcome (applied, quarantined, relayed)",
+            federation_records.clone(),
+        );
+        let federation_seconds = Family::<StageLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "federation_pull_seconds",
+            "Time spent pulling children, by stage: fetch, check (in parallel), apply (serial)",
+            federation_seconds.clone(),
+        );
+        let federation_rejections = Family::<RejectionLabels, Counter>::default();
+        registry.register(
+            "federation_rejections",
+            "Children's pages refused, by reason",
+            federation_rejections.clone(),
         );
         registry.register(
             "ldap_operations",
@@ -200,6 +238,9 @@ impl Metrics {
             webhook_deliveries,
             sse_streams,
             bundle_refreshes,
+            federation_records,
+            federation_seconds,
+            federation_rejections,
         })
     }
 
@@ -215,6 +256,20 @@ impl Metrics {
         self.webhook_deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Adds `seconds` to the time spent in federation pull `stage`.
+    pub fn federation_stage(&self, stage: &'static str, seconds: f64) {
+        self.federation_seconds
+            .get_or_create(&StageLabels { stage })
+            .inc_by(seconds);
+    }
+
+    /// Seconds spent so far in federation pull `stage`.
+    pub fn federation_stage_seconds(&self, stage: &'static str) -> f64 {
+        self.federation_seconds
+            .get_or_create(&StageLabels { stage })
+            .get()
     }
 
     /// The Prometheus text exposition of every metric.
@@ -241,6 +296,10 @@ mod tests {
             })
             .inc();
         m.change_seq.set(42);
+        m.federation_stage("apply", 1.25);
+        m.federation_stage("apply", 0.25);
+        assert_eq!(m.federation_stage_seconds("apply"), 1.5);
+        assert_eq!(m.federation_stage_seconds("fetch"), 0.0);
         let text = m.render();
         assert!(
             text.contains(
@@ -249,6 +308,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ccdir_change_seq 42"), "{text}");
+        assert!(
+            text.contains("ccdir_federation_pull_seconds_total{stage=\"apply\"} 1.5"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

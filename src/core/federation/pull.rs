@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use tokio::sync::Notify;
@@ -28,6 +28,7 @@ use crate::federation::{
 };
 use crate::pki::TrustStore;
 use crate::storage::{ApplyItem, ApplyPage, AuthorRow, Effect, PeerStatus, StorageError};
+use crate::telemetry::{OutcomeLabels, RejectionLabels};
 
 /// Why a pull did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -257,9 +258,13 @@ impl Directory {
             signer: Key::from_node_id(&row.signer).unwrap_or(log),
         };
         let o = self.federation_options();
+        let metrics = &self.inner.metrics;
+        let started = Instant::now();
         let (head, raw) = self
             .fetch_page(&row.url, cursor.seq.saturating_sub(1), o.page_size)
             .await?;
+        metrics.federation_stage("fetch", started.elapsed().as_secs_f64());
+        let started = Instant::now();
 
         // Checking signatures is the costly part: decode in parallel.
         let decoded =
@@ -354,6 +359,8 @@ impl Directory {
                 .collect(),
             grants: grants.iter().map(|g| super::grant_row(g, false)).collect(),
         };
+        metrics.federation_stage("check", started.elapsed().as_secs_f64());
+        let started = Instant::now();
         let identity = self.log_identity().await?;
         let outcome = store
             .fed_apply(page, |tip, relayables| {
@@ -369,12 +376,23 @@ impl Directory {
                 self.sign_drafts(&identity, tip, drafts)
             })
             .await?;
+        metrics.federation_stage("apply", started.elapsed().as_secs_f64());
         let Some(outcome) = outcome else {
             // The cursor moved under us (another process pulled); read again.
             return Ok(PullOutcome::More);
         };
         self.remember_grants(&grants);
         self.written(outcome.seq);
+        for (what, n) in [
+            ("applied", outcome.applied),
+            ("quarantined", outcome.quarantined),
+            ("relayed", outcome.relayed),
+        ] {
+            metrics
+                .federation_records
+                .get_or_create(&OutcomeLabels { outcome: what })
+                .inc_by(n as u64);
+        }
         if outcome.relayed > 0 {
             self.fed().wake_notifier.notify_one();
         }
@@ -412,6 +430,13 @@ impl Directory {
 
     async fn record_failure(&self, peer: &NodeId, r: &Rejection) -> Result<(), CoreError> {
         let store = &self.inner.store;
+        self.inner
+            .metrics
+            .federation_rejections
+            .get_or_create(&RejectionLabels {
+                code: r.code.as_str(),
+            })
+            .inc();
         if r.code.severity() == Severity::StopChild {
             warn!(child = short(peer), reason = %r, "stopped pulling the child");
             store
