@@ -295,6 +295,12 @@ impl Directory {
         self.inner.store.backend()
     }
 
+    /// How long this process's write transactions have been open, in all
+    /// (see [`Store::write_time`](crate::storage::Store::write_time)).
+    pub fn write_time(&self) -> std::time::Duration {
+        self.inner.store.write_time()
+    }
+
     /// The search index, or why there is none in this process.
     fn index(&self) -> Result<&SearchIndex> {
         self.inner.index.as_ref().ok_or_else(|| {

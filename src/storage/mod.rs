@@ -113,6 +113,8 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     /// Serialises this process's writers on SQLite; see `seq.rs`.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// How long this process's write transactions have been open, in all.
+    write_time: seq::WriteTime,
     /// The SQLite file, for the whole-table scans of `direct.rs` (none in
     /// memory or on PostgreSQL).
     sqlite_path: Option<std::path::PathBuf>,
@@ -233,6 +235,7 @@ impl Store {
             readers: direct::Readers::default(),
             clock: Arc::new(SystemClock),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            write_time: seq::WriteTime::default(),
         })
     }
 

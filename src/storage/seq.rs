@@ -30,6 +30,10 @@
 //! mutex before `BEGIN IMMEDIATE`, so that they queue in Tokio rather than
 //! spin in SQLite's busy handler (which sleeps in steps of up to 100 ms).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -67,6 +71,40 @@ pub struct WriteTx<'s> {
     pending: Vec<(ChangeKind, String)>,
     at: DateTime<Utc>,
     _serial: Option<MutexGuard<'s, ()>>,
+    _open: Open,
+}
+
+/// The time write transactions have been open, summed (shared by a
+/// store's clones). On SQLite, where they run one at a time, set against
+/// the wall time it says how busy the single writer is.
+#[derive(Clone, Default)]
+pub(super) struct WriteTime(Arc<AtomicU64>);
+
+impl WriteTime {
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// Adds the time from its making to its drop to a [`WriteTime`].
+struct Open {
+    since: Instant,
+    total: WriteTime,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        (self.total.0).fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl Store {
+    /// How long this process's write transactions have been open, in all
+    /// (from taking the write lock to commit or rollback).
+    pub fn write_time(&self) -> Duration {
+        self.write_time.get()
+    }
 }
 
 impl<'s> WriteTx<'s> {
@@ -75,6 +113,10 @@ impl<'s> WriteTx<'s> {
         let serial = match store.backend {
             Backend::Sqlite => Some(store.write_lock.lock().await),
             Backend::Postgres => None,
+        };
+        let open = Open {
+            since: Instant::now(),
+            total: store.write_time.clone(),
         };
         let tx = store
             .db
@@ -90,6 +132,7 @@ impl<'s> WriteTx<'s> {
             pending: Vec::new(),
             at: ts(store.clock.now()),
             _serial: serial,
+            _open: open,
         })
     }
 

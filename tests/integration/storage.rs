@@ -76,6 +76,7 @@ battery!(
     change_sequence_is_complete_and_ordered,
     concurrent_writers_never_reorder_what_readers_saw,
     failed_write_leaves_nothing_behind,
+    write_time_counts_every_write_transaction,
     import_batch_upserts,
     scans_visit_everything_exactly_once,
     update_trust_announces_only_status_changes,
@@ -776,6 +777,29 @@ async fn concurrent_writers_never_reorder_what_readers_saw(store: Store) {
         store.count_entries().await.unwrap(),
         (WRITERS * PER_WRITER) as u64
     );
+}
+
+async fn write_time_counts_every_write_transaction(store: Store) {
+    let before = store.write_time();
+    store
+        .import_batch(&records("timed.example.org", 50, 0))
+        .await
+        .unwrap();
+    let after_commit = store.write_time();
+    assert!(after_commit > before, "{before:?} then {after_commit:?}");
+    // A transaction that fails and rolls back was open too.
+    let mut bad = records("timed.example.org", 5, 100);
+    bad[2].entry.organisation = Some(org_id("ghost"));
+    store.import_batch(&bad).await.unwrap_err();
+    let after_rollback = store.write_time();
+    assert!(
+        after_rollback > after_commit,
+        "{after_commit:?} then {after_rollback:?}"
+    );
+    // Reads are not writes.
+    store.count_entries().await.unwrap();
+    store.changes_since(ChangeSeq(0), 10).await.unwrap();
+    assert_eq!(store.write_time(), after_rollback);
 }
 
 async fn failed_write_leaves_nothing_behind(store: Store) {
