@@ -33,21 +33,29 @@ impl Store {
     /// Up to `limit` (at most [`MAX_PAGE`]) changes after `after`, in order.
     pub async fn changes_since(&self, after: ChangeSeq, limit: u64) -> Result<Vec<Change>> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let rows = change::Entity::find()
-            .filter(change::Column::Seq.gt(to_i64("change sequence", after.0)?))
-            .order_by_asc(change::Column::Seq)
-            .limit(limit)
-            .all(&self.db)
-            .await?;
+        let after = to_i64("change sequence", after.0)?;
+        // Readers catch up thousands of changes a round: on an SQLite file
+        // they are read outside the pool (see `direct.rs`).
+        let rows = match self.changes_direct(after, to_i64("change page", limit)?) {
+            Some(read) => read.await?,
+            None => change::Entity::find()
+                .filter(change::Column::Seq.gt(after))
+                .order_by_asc(change::Column::Seq)
+                .limit(limit)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|r| (r.seq, r.kind, r.key))
+                .collect(),
+        };
         rows.into_iter()
-            .map(|r| {
+            .map(|(seq, kind, key)| {
                 Ok(Change {
-                    seq: ChangeSeq(to_u64("change sequence", r.seq)?),
-                    kind: r
-                        .kind
+                    seq: ChangeSeq(to_u64("change sequence", seq)?),
+                    kind: kind
                         .parse()
                         .map_err(|e| StorageError::corrupt("change kind", e))?,
-                    key: r.key,
+                    key,
                 })
             })
             .collect()

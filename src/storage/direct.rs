@@ -80,6 +80,9 @@ const ENTRIES: &str = concat!(
     " FROM entries e WHERE e.key IN "
 );
 
+/// Changes after a number, in order, at most so many.
+const CHANGES: &str = "SELECT seq, kind, key FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+
 /// Where the certificate's columns start in a row of [`RECORDS`].
 const CERTIFICATE_AT: usize = 23;
 
@@ -164,6 +167,32 @@ impl Store {
                 out.push(entry_from_row(entry_model(row)?)?);
             }
             Ok(out)
+        })
+    }
+
+    /// The `(seq, kind, key)` of up to `limit` changes after `after`, in
+    /// order (the rows of [`Store::changes_since`]) from an SQLite file: one
+    /// statement on a kept read-only connection, on a blocking thread.
+    /// `None` for other stores.
+    pub(super) fn changes_direct(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Option<impl std::future::Future<Output = Result<Vec<(i64, String, String)>>> + use<>> {
+        let path = self.sqlite_file()?;
+        let readers = self.readers.clone();
+        Some(async move {
+            tokio::task::spawn_blocking(move || {
+                readers.with(&path, |conn| {
+                    let mut stmt = conn.prepare_cached(CHANGES)?;
+                    let rows = stmt.query_map([after, limit], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                })
+            })
+            .await
+            .map_err(|e| driver(format!("read thread: {e}")))?
         })
     }
 
