@@ -4,6 +4,7 @@
 mod bundles;
 mod federation;
 mod policy;
+mod workers;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Write};
@@ -30,6 +31,8 @@ use crate::formats::{self, Format, LdifTree};
 use crate::pki::NodeKey;
 use crate::pki::token::Role;
 use crate::telemetry::{self, Metrics};
+
+pub use workers::init_worker_pool;
 
 /// Runs one command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

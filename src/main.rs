@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> std::process::ExitCode {
     // reqwest is built without a TLS crypto provider: install ring first.
     ccdir::core::install_crypto_provider();
+    ccdir::app::init_worker_pool();
     let cli = ccdir::cli::Cli::parse();
     match ccdir::app::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
