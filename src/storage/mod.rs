@@ -21,6 +21,7 @@
 mod anchors;
 mod bundles;
 mod changes;
+mod checkpoint;
 mod consistency;
 mod convert;
 mod direct;
@@ -120,6 +121,9 @@ pub struct Store {
     sqlite_path: Option<std::path::PathBuf>,
     /// Read-only connections to it for the keyed reads of `direct.rs`.
     readers: direct::Readers,
+    /// Held by every clone: when the last one goes, the background
+    /// checkpoint thread (`checkpoint.rs`) ends.
+    _alive: Arc<()>,
 }
 
 impl fmt::Debug for Store {
@@ -228,9 +232,14 @@ impl Store {
             }
             _ => None,
         };
+        let alive = Arc::new(());
+        if let Some(path) = &sqlite_path {
+            checkpoint::spawn(path.clone(), Arc::downgrade(&alive));
+        }
         Ok(Store {
             db,
             backend,
+            _alive: alive,
             sqlite_path,
             readers: direct::Readers::default(),
             clock: Arc::new(SystemClock),
