@@ -80,10 +80,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// the pool held 150-250 MiB of pages for no faster search.
 const SQLITE_CACHE_KIB: u32 = 16_384;
 /// Pages the WAL may grow to before a commit copies it into the database
-/// (SQLite's default is 1 000, i.e. 4 MiB). Bulk imports rewrite the same
-/// index pages in every batch; a larger WAL lets one checkpoint copy such a
-/// page once instead of once per batch, at the cost of a WAL file of up to
-/// about 64 MiB.
+/// (SQLite's default is 1 000, i.e. 4 MiB). A backstop: a thread copies it
+/// every second (`checkpoint.rs`), off the writer's path. Should that fall
+/// behind, bulk imports rewrite the same index pages in every batch, and a
+/// larger WAL lets one checkpoint copy such a page once instead of once per
+/// batch, at the cost of a WAL file of up to about 64 MiB.
 const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// SQLite pool: writers are serialised anyway; a few connections let reads
 /// run beside a write (WAL). Few, because each may grow a page cache of
