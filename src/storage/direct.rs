@@ -80,6 +80,15 @@ const ENTRIES: &str = concat!(
     " FROM entries e WHERE e.key IN "
 );
 
+/// Provenance rows by entry key (the columns of [`ProvenanceColumns`]);
+/// the key list follows.
+const PROVENANCE: &str = "SELECT key, author, author_seq, via, record_hash, chain, at \
+     FROM fed_provenance WHERE key IN ";
+
+/// A `fed_provenance` row as read: key, author, author's sequence number,
+/// via, record hash, chain (JSON), when applied.
+pub(super) type ProvenanceColumns = (String, String, i64, String, Vec<u8>, String, DateTime<Utc>);
+
 /// Changes after a number, in order, at most so many.
 const CHANGES: &str = "SELECT seq, kind, key FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 
@@ -193,6 +202,31 @@ impl Store {
             })
             .await
             .map_err(|e| driver(format!("read thread: {e}")))?
+        })
+    }
+
+    /// The provenance rows of these keys (those from elsewhere) from an
+    /// SQLite file, as [`Store::entries_direct`] reads entries: every
+    /// search asks, also on a node that has no children. `None` for other
+    /// stores.
+    pub(super) fn provenance_direct(
+        &self,
+        keys: &[String],
+    ) -> Option<impl std::future::Future<Output = Result<Vec<ProvenanceColumns>>> + use<>> {
+        self.keyed(keys, PROVENANCE, "", |rows| {
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push((
+                    text(row, 0, "provenance key")?.to_owned(),
+                    text(row, 1, "provenance author")?.to_owned(),
+                    row.get(2)?,
+                    text(row, 3, "provenance via")?.to_owned(),
+                    row.get(4)?,
+                    text(row, 5, "provenance chain")?.to_owned(),
+                    time(row, 6, "provenance time")?,
+                ));
+            }
+            Ok(out)
         })
     }
 

@@ -8,6 +8,7 @@ use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 
 use super::super::convert::{to_i64, to_u64};
+use super::super::direct::ProvenanceColumns;
 use super::super::seq::{WriteTx, rows_per_insert};
 use super::super::{StorageError, Store};
 use super::log::{LogAppend, LogTip, read_tip, write_append};
@@ -204,6 +205,21 @@ pub(super) async fn upsert_authors(
     Ok(())
 }
 
+/// A provenance row from its columns, however they were read.
+fn provenance_row(
+    (key, author, author_seq, via, record_hash, chain, at): ProvenanceColumns,
+) -> Result<ProvenanceRow> {
+    Ok(ProvenanceRow {
+        key,
+        author: node(author),
+        author_seq: to_u64("author seq", author_seq)?,
+        via: node(via),
+        record_hash: digest("record hash", record_hash)?,
+        chain: from_json("provenance chain", &chain)?,
+        at,
+    })
+}
+
 fn grant_from_row(row: sea_orm::QueryResult) -> Result<GrantRow> {
     let domains: Vec<String> = from_json("grant domains", &row.try_get::<String>("", "domains")?)?;
     Ok(GrantRow {
@@ -339,6 +355,13 @@ impl Store {
     /// Provenance of the entries with these keys (those from elsewhere).
     pub async fn fed_provenance(&self, keys: &[String]) -> Result<HashMap<String, ProvenanceRow>> {
         let mut out = HashMap::new();
+        if let Some(read) = self.provenance_direct(keys) {
+            for columns in read.await? {
+                let p = provenance_row(columns)?;
+                out.insert(p.key.clone(), p);
+            }
+            return Ok(out);
+        }
         for chunk in keys.chunks(rows_per_insert(1)) {
             let q = Query::select()
                 .columns([
@@ -354,15 +377,15 @@ impl Store {
                 .and_where(Expr::col(FedProvenance::Key).is_in(chunk.iter().cloned()))
                 .to_owned();
             for row in self.db.query_all(&q).await? {
-                let p = ProvenanceRow {
-                    key: row.try_get("", "key")?,
-                    author: node(row.try_get("", "author")?),
-                    author_seq: to_u64("author seq", row.try_get("", "author_seq")?)?,
-                    via: node(row.try_get("", "via")?),
-                    record_hash: digest("record hash", row.try_get("", "record_hash")?)?,
-                    chain: from_json("provenance chain", &row.try_get::<String>("", "chain")?)?,
-                    at: row.try_get("", "at")?,
-                };
+                let p = provenance_row((
+                    row.try_get("", "key")?,
+                    row.try_get("", "author")?,
+                    row.try_get("", "author_seq")?,
+                    row.try_get("", "via")?,
+                    row.try_get("", "record_hash")?,
+                    row.try_get("", "chain")?,
+                    row.try_get("", "at")?,
+                ))?;
                 out.insert(p.key.clone(), p);
             }
         }

@@ -4,7 +4,8 @@
 
 use ccdir::domain::{EntryRecord, NodeId};
 use ccdir::storage::{
-    ApplyItem, ApplyPage, Effect, LogAppend, LogEntry, MerkleNode, PublishItem, Store,
+    ApplyItem, ApplyPage, Effect, LogAppend, LogEntry, MerkleNode, ProvenanceRow, PublishItem,
+    Store,
 };
 
 use super::fixtures::*;
@@ -142,7 +143,19 @@ pub async fn federation_apply_is_guarded_by_the_cursor(store: Store) {
         .await
         .unwrap();
     assert_eq!(prov.len(), 1);
-    assert_eq!(prov["alice@x.example.org"].via, peer());
+    assert_eq!(
+        prov["alice@x.example.org"],
+        ProvenanceRow {
+            key: "alice@x.example.org".into(),
+            author: peer(),
+            author_seq: 2,
+            via: peer(),
+            record_hash: [2; 32],
+            chain: vec!["00".repeat(32)],
+            at: at(1_700_000_000, 5),
+        },
+        "every field as written"
+    );
 
     // A failing relay rolls the whole page back.
     let next = page(3, vec![item(4, upsert("bob@x.example.org"))]);
