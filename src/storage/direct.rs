@@ -170,13 +170,12 @@ impl Store {
         &self,
         keys: &[String],
     ) -> Option<impl std::future::Future<Output = Result<Vec<Entry>>> + use<>> {
-        self.keyed(keys, ENTRIES, "", |rows| {
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(entry_from_row(entry_model(row)?)?);
-            }
-            Ok(out)
-        })
+        self.keyed(
+            keys,
+            ENTRIES,
+            "",
+            each_row(|row| entry_from_row(entry_model(row)?)),
+        )
     }
 
     /// The `(seq, kind, key)` of up to `limit` changes after `after`, in
@@ -188,20 +187,12 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Option<impl std::future::Future<Output = Result<Vec<(i64, String, String)>>> + use<>> {
-        let path = self.sqlite_file()?;
-        let readers = self.readers.clone();
-        Some(async move {
-            tokio::task::spawn_blocking(move || {
-                readers.with(&path, |conn| {
-                    let mut stmt = conn.prepare_cached(CHANGES)?;
-                    let rows = stmt.query_map([after, limit], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })?;
-                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-                })
-            })
-            .await
-            .map_err(|e| driver(format!("read thread: {e}")))?
+        self.on_reader(move |conn| {
+            let mut stmt = conn.prepare_cached(CHANGES)?;
+            let rows = stmt.query_map([after, limit], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
@@ -213,10 +204,12 @@ impl Store {
         &self,
         keys: &[String],
     ) -> Option<impl std::future::Future<Output = Result<Vec<ProvenanceColumns>>> + use<>> {
-        self.keyed(keys, PROVENANCE, "", |rows| {
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push((
+        self.keyed(
+            keys,
+            PROVENANCE,
+            "",
+            each_row(|row| {
+                Ok((
                     text(row, 0, "provenance key")?.to_owned(),
                     text(row, 1, "provenance author")?.to_owned(),
                     row.get(2)?,
@@ -224,10 +217,9 @@ impl Store {
                     row.get(4)?,
                     text(row, 5, "provenance chain")?.to_owned(),
                     time(row, 6, "provenance time")?,
-                ));
-            }
-            Ok(out)
-        })
+                ))
+            }),
+        )
     }
 
     /// Steps `head (?, ...) tail` for each piece of `keys` on a kept
@@ -244,31 +236,42 @@ impl Store {
         T: Send + 'static,
         R: Fn(&mut rusqlite::Rows<'_>) -> Result<Vec<T>> + Send + 'static,
     {
+        let keys = keys.to_vec();
+        self.on_reader(move |conn| {
+            let mut out = Vec::with_capacity(keys.len());
+            for piece in keys.chunks(MAX_KEYED) {
+                let mut sql = String::with_capacity(head.len() + 2 * piece.len() + 32);
+                sql.push_str(head);
+                sql.push('(');
+                for i in 0..piece.len() {
+                    sql.push_str(if i == 0 { "?" } else { ",?" });
+                }
+                sql.push(')');
+                sql.push_str(tail);
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(piece))?;
+                out.extend(read(&mut rows)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Runs `read` on a kept read-only connection to the SQLite file, on a
+    /// blocking thread. `None` for other stores.
+    fn on_reader<T, R>(
+        &self,
+        read: R,
+    ) -> Option<impl std::future::Future<Output = Result<T>> + use<T, R>>
+    where
+        T: Send + 'static,
+        R: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let path = self.sqlite_file()?;
         let readers = self.readers.clone();
-        let keys = keys.to_vec();
         Some(async move {
-            tokio::task::spawn_blocking(move || {
-                readers.with(&path, |conn| {
-                    let mut out = Vec::with_capacity(keys.len());
-                    for piece in keys.chunks(MAX_KEYED) {
-                        let mut sql = String::with_capacity(head.len() + 2 * piece.len() + 32);
-                        sql.push_str(head);
-                        sql.push('(');
-                        for i in 0..piece.len() {
-                            sql.push_str(if i == 0 { "?" } else { ",?" });
-                        }
-                        sql.push(')');
-                        sql.push_str(tail);
-                        let mut stmt = conn.prepare_cached(&sql)?;
-                        let mut rows = stmt.query(rusqlite::params_from_iter(piece))?;
-                        out.extend(read(&mut rows)?);
-                    }
-                    Ok(out)
-                })
-            })
-            .await
-            .map_err(|e| driver(format!("read thread: {e}")))?
+            tokio::task::spawn_blocking(move || readers.with(&path, read))
+                .await
+                .map_err(|e| driver(format!("read thread: {e}")))?
         })
     }
 
@@ -470,6 +473,19 @@ fn open(path: &Path) -> Result<Connection> {
     )?;
     conn.busy_timeout(SQLITE_BUSY_TIMEOUT)?;
     Ok(conn)
+}
+
+/// Reads every row of a statement with `map`.
+fn each_row<T>(
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T> + Send + 'static,
+) -> impl Fn(&mut rusqlite::Rows<'_>) -> Result<Vec<T>> + Send + 'static {
+    move |rows| {
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(map(row)?);
+        }
+        Ok(out)
+    }
 }
 
 fn text<'a>(row: &'a rusqlite::Row<'_>, i: usize, what: &'static str) -> Result<&'a str> {
