@@ -227,6 +227,23 @@ async fn a_provider_added_at_an_organisation_is_found_at_the_root_with_provenanc
     )
     .await;
     assert!(local.get("provenance").is_none(), "{local:#}");
+    // The pulls show in the root's metrics.
+    let metrics = client
+        .get(format!("{}/metrics", root.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert!(value("ccdir_federation_records_total{outcome=\"applied\"}") >= 1.0);
+    assert!(value("ccdir_federation_pull_seconds_total{stage=\"apply\"}") > 0.0);
 
     // The other organisations reach the root too, through either intermediate.
     put_entry(
