@@ -10,11 +10,12 @@
 //! own read transaction, so the scan sees one snapshot while the pool goes
 //! on writing (WAL).
 //!
-//! The same goes for the read every search makes (a page of hits with
-//! their certificates, one statement of a few dozen rows) and for the
-//! search index's catch-up (the entries that changed, thousands a round):
-//! they are stepped on a kept read-only connection ([`Readers`]) on a
-//! blocking thread, one handoff per read instead of one per row.
+//! The same goes for the reads every search makes (a page of hits with
+//! their certificates, one statement of a few dozen rows, and their
+//! provenance) and for the catch-ups of the search index and the views
+//! (the changes and the entries that changed, thousands a round): they are
+//! stepped on a kept read-only connection ([`Readers`]) on a blocking
+//! thread, one handoff per read instead of one per row.
 //!
 //! The rebuild protocol of [`super::scan`] is unchanged: read
 //! [`Store::head_seq`] first, scan, then apply `changes_since(head)`.
