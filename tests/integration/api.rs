@@ -1069,15 +1069,7 @@ async fn health_readiness_metrics_and_the_openapi_document() {
         .unwrap();
     assert_eq!(ready["database"], "sqlite");
     assert_eq!(ready["node"], node.directory().node_id().to_string());
-    let metrics = node
-        .http
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = node.metrics().await;
     assert!(
         metrics.contains(
             "ccdir_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"} 1"

@@ -392,15 +392,7 @@ async fn bundles_over_http_feed_trust_and_bad_refreshes_change_nothing() {
     );
 
     // Refresh outcomes are counted.
-    let metrics = node
-        .http
-        .get(node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = node.metrics().await;
     for code in [
         "ok",
         "not-found",

@@ -28,7 +28,7 @@ use ccdir::domain::pem_certificate;
 use ccdir::federation::Key;
 use ccdir::pki::NodeKey;
 
-use crate::support::TestPki;
+use crate::support::{TestPki, metric_value, metrics_text};
 use fake::{Behaviour, FakeChild, FakeLog, grant};
 use node::{
     Node, delete_entry, fed_config, get, http, index_caught_up, put_entry, search, wait_for,
@@ -228,22 +228,19 @@ async fn a_provider_added_at_an_organisation_is_found_at_the_root_with_provenanc
     .await;
     assert!(local.get("provenance").is_none(), "{local:#}");
     // The pulls show in the root's metrics.
-    let metrics = client
-        .get(format!("{}/metrics", root.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-    };
-    assert!(value("ccdir_federation_records_total{outcome=\"applied\"}") >= 1.0);
-    assert!(value("ccdir_federation_pull_seconds_total{stage=\"apply\"}") > 0.0);
+    let metrics = metrics_text(&client, &root.url).await;
+    assert!(
+        metric_value(
+            &metrics,
+            "ccdir_federation_records_total{outcome=\"applied\"}"
+        ) >= 1.0
+    );
+    assert!(
+        metric_value(
+            &metrics,
+            "ccdir_federation_pull_seconds_total{stage=\"apply\"}"
+        ) > 0.0
+    );
 
     // The other organisations reach the root too, through either intermediate.
     put_entry(

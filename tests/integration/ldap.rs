@@ -19,7 +19,7 @@ use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{TestNode, TestPki};
+use crate::support::{TestNode, TestPki, metric_value};
 
 pub const BASE: &str = "dc=ccdir";
 pub const ORG: &str = "heart-clinic";
@@ -301,22 +301,12 @@ async fn root_dse_and_certificate_discovery() {
     assert_eq!((entries.len(), rc), (0, 0));
 
     // Every operation shows in the Prometheus metrics.
-    let metrics = f
-        .node
-        .http
-        .get(f.node.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let searches = metrics
-        .lines()
-        .find(|l| l.starts_with("ccdir_ldap_operations_total{op=\"search\",code=\"0\"}"))
-        .unwrap_or_else(|| panic!("no LDAP search counter in {metrics}"));
-    let n: u64 = searches.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(n >= 4, "{searches}");
+    let metrics = f.node.metrics().await;
+    let searches = metric_value(
+        &metrics,
+        "ccdir_ldap_operations_total{op=\"search\",code=\"0\"}",
+    );
+    assert!(searches >= 4.0, "{searches}");
     assert!(
         metrics.contains("ccdir_ldap_entries_returned_total "),
         "{metrics}"

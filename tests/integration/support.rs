@@ -66,6 +66,11 @@ impl TestNode {
         format!("{}{path}", self.base)
     }
 
+    /// The node's `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        metrics_text(&self.http, &self.base).await
+    }
+
     pub fn token(&self, role: Role, org: Option<&str>) -> String {
         let org = org.map(|o| o.parse().expect("org id"));
         self.directory()
@@ -176,6 +181,26 @@ impl TestPki {
 
 /// The PostgreSQL server to test against, or `None` to skip; panics when
 /// PostgreSQL is required (`CCDIR_REQUIRE_PG=1`) but not configured.
+/// The `/metrics` page (Prometheus text) of the node at `base`.
+pub async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// The value of the sample `series` (name and labels, exactly as
+/// rendered) in a metrics page; panics, showing the page, when absent.
+pub fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}
+
 pub fn pg_url() -> Option<String> {
     match std::env::var("CCDIR_TEST_PG_URL") {
         Ok(url) if !url.is_empty() => Some(url),
