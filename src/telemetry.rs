@@ -265,6 +265,17 @@ impl Metrics {
             .inc_by(seconds);
     }
 
+    /// Times federation pull `stage` until the returned guard is dropped,
+    /// so that a stage left early (a refused page, a failed fetch, a poll
+    /// that found nothing new) is counted as well.
+    pub fn time_federation_stage(&self, stage: &'static str) -> StageTimer<'_> {
+        StageTimer {
+            metrics: self,
+            stage,
+            since: std::time::Instant::now(),
+        }
+    }
+
     /// Seconds spent so far in federation pull `stage`.
     pub fn federation_stage_seconds(&self, stage: &'static str) -> f64 {
         self.federation_seconds
@@ -278,6 +289,22 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Adds the time from its making to its drop to a federation pull stage;
+/// see [`Metrics::time_federation_stage`].
+#[must_use = "the stage is timed until the guard is dropped"]
+pub struct StageTimer<'m> {
+    metrics: &'m Metrics,
+    stage: &'static str,
+    since: std::time::Instant,
+}
+
+impl Drop for StageTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .federation_stage(self.stage, self.since.elapsed().as_secs_f64());
     }
 }
 
@@ -300,6 +327,13 @@ mod tests {
         m.federation_stage("apply", 0.25);
         assert_eq!(m.federation_stage_seconds("apply"), 1.5);
         assert_eq!(m.federation_stage_seconds("fetch"), 0.0);
+        let fail = || -> Result<(), ()> {
+            let _fetching = m.time_federation_stage("fetch");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            Err(())
+        };
+        assert!(fail().is_err());
+        assert!(m.federation_stage_seconds("fetch") >= 0.005);
         let text = m.render();
         assert!(
             text.contains(

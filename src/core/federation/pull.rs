@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rayon::prelude::*;
 use tokio::sync::Notify;
@@ -259,12 +259,12 @@ impl Directory {
         };
         let o = self.federation_options();
         let metrics = &self.inner.metrics;
-        let started = Instant::now();
+        let fetching = metrics.time_federation_stage("fetch");
         let (head, raw) = self
             .fetch_page(&row.url, cursor.seq.saturating_sub(1), o.page_size)
             .await?;
-        metrics.federation_stage("fetch", started.elapsed().as_secs_f64());
-        let started = Instant::now();
+        drop(fetching);
+        let checking = metrics.time_federation_stage("check");
 
         // Checking signatures is the costly part: decode in parallel.
         let decoded =
@@ -359,8 +359,8 @@ impl Directory {
                 .collect(),
             grants: grants.iter().map(|g| super::grant_row(g, false)).collect(),
         };
-        metrics.federation_stage("check", started.elapsed().as_secs_f64());
-        let started = Instant::now();
+        drop(checking);
+        let applying = metrics.time_federation_stage("apply");
         let identity = self.log_identity().await?;
         let outcome = store
             .fed_apply(page, |tip, relayables| {
@@ -376,7 +376,7 @@ impl Directory {
                 self.sign_drafts(&identity, tip, drafts)
             })
             .await?;
-        metrics.federation_stage("apply", started.elapsed().as_secs_f64());
+        drop(applying);
         let Some(outcome) = outcome else {
             // The cursor moved under us (another process pulled); read again.
             return Ok(PullOutcome::More);
