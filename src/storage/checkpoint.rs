@@ -130,4 +130,33 @@ mod tests {
         }
         store.close().await.unwrap();
     }
+
+    /// Every pooled connection cuts the log back once it starts over, so
+    /// a WAL that a burst of writes grew does not keep its size.
+    #[tokio::test]
+    async fn the_pool_limits_what_the_log_keeps() {
+        use sea_orm::{ConnectionTrait, Statement};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("ccdir.db").display()
+        );
+        let store = crate::storage::Store::connect(&url).await.unwrap();
+        let limit = store
+            .db
+            .query_one_raw(Statement::from_string(
+                store.db.get_database_backend(),
+                "PRAGMA journal_size_limit",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(
+            u64::try_from(limit).unwrap(),
+            crate::storage::SQLITE_WAL_KEEP_BYTES
+        );
+        store.close().await.unwrap();
+    }
 }
