@@ -131,8 +131,8 @@ mod tests {
         store.close().await.unwrap();
     }
 
-    /// Every pooled connection cuts the log back once it starts over, so
-    /// a WAL that a burst of writes grew does not keep its size.
+    /// The pool's connections cut the log back once it starts over, so a
+    /// WAL that a burst of writes grew does not keep its size.
     #[tokio::test]
     async fn the_pool_limits_what_the_log_keeps() {
         use sea_orm::{ConnectionTrait, Statement};

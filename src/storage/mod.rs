@@ -84,8 +84,8 @@ const SQLITE_CACHE_KIB: u32 = 16_384;
 /// every second (`checkpoint.rs`), off the writer's path. Should that fall
 /// behind, bulk imports rewrite the same index pages in every batch, and a
 /// larger WAL lets one checkpoint copy such a page once instead of once per
-/// batch. At a root ingesting a million records the thread does fall
-/// behind and the WAL grows past it (91-200 MB were seen): see
+/// batch. At a million records (a root's ingest, a node's import) the
+/// thread does fall behind, and the WAL grew past it to 91 and 202 MB: see
 /// [`SQLITE_WAL_KEEP_BYTES`].
 const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// What the WAL file is cut back to when it starts over
