@@ -258,8 +258,23 @@ impl Metrics {
             .inc();
     }
 
-    /// Adds `seconds` to the time spent in federation pull `stage`.
-    pub fn federation_stage(&self, stage: &'static str, seconds: f64) {
+    /// Counts `n` records pulled from children with `outcome`.
+    pub fn federation_records(&self, outcome: &'static str, n: u64) {
+        self.federation_records
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc_by(n);
+    }
+
+    /// Counts one child's page refused for `code`.
+    pub fn federation_rejection(&self, code: &'static str) {
+        self.federation_rejections
+            .get_or_create(&RejectionLabels { code })
+            .inc();
+    }
+
+    /// Adds `seconds` to the time spent in federation pull `stage`; see
+    /// [`Metrics::time_federation_stage`].
+    fn federation_stage(&self, stage: &'static str, seconds: f64) {
         self.federation_seconds
             .get_or_create(&StageLabels { stage })
             .inc_by(seconds);
@@ -334,6 +349,8 @@ mod tests {
         };
         assert!(fail().is_err());
         assert!(m.federation_stage_seconds("fetch") >= 0.005);
+        m.federation_records("applied", 3);
+        m.federation_rejection("bad-signature");
         let text = m.render();
         assert!(
             text.contains(
@@ -344,6 +361,14 @@ mod tests {
         assert!(text.contains("ccdir_change_seq 42"), "{text}");
         assert!(
             text.contains("ccdir_federation_pull_seconds_total{stage=\"apply\"} 1.5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ccdir_federation_records_total{outcome=\"applied\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ccdir_federation_rejections_total{code=\"bad-signature\"} 1"),
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));

@@ -28,7 +28,6 @@ use crate::federation::{
 };
 use crate::pki::TrustStore;
 use crate::storage::{ApplyItem, ApplyPage, AuthorRow, Effect, PeerStatus, StorageError};
-use crate::telemetry::{OutcomeLabels, RejectionLabels};
 
 /// Why a pull did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -388,10 +387,7 @@ impl Directory {
             ("quarantined", outcome.quarantined),
             ("relayed", outcome.relayed),
         ] {
-            metrics
-                .federation_records
-                .get_or_create(&OutcomeLabels { outcome: what })
-                .inc_by(n as u64);
+            metrics.federation_records(what, n as u64);
         }
         if outcome.relayed > 0 {
             self.fed().wake_notifier.notify_one();
@@ -430,13 +426,7 @@ impl Directory {
 
     async fn record_failure(&self, peer: &NodeId, r: &Rejection) -> Result<(), CoreError> {
         let store = &self.inner.store;
-        self.inner
-            .metrics
-            .federation_rejections
-            .get_or_create(&RejectionLabels {
-                code: r.code.as_str(),
-            })
-            .inc();
+        self.inner.metrics.federation_rejection(r.code.as_str());
         if r.code.severity() == Severity::StopChild {
             warn!(child = short(peer), reason = %r, "stopped pulling the child");
             store
