@@ -6,9 +6,10 @@
 //! idle cycle, but the threads on the serial path get a core first when
 //! they need one: the async runtime's (the front ends, the apply loop) and
 //! SQLite's writer. At a root pulling many children at once, the one write
-//! transaction at a time is what bounds the ingest (`bench federation`
-//! reports how busy it is); at equal priority it waited for the checks of
-//! the pages queued behind it.
+//! transaction at a time is the serial path every record waits for
+//! (`bench federation` reports how busy it is); at equal priority it waited
+//! for the checks of the pages queued behind it. (The ingest as a whole is
+//! bound by the CPU: BENCHMARKS §4.)
 
 use tracing::debug;
 
